@@ -1,0 +1,98 @@
+// Package cli builds the yurtadm (and yurtctl) command tree and turns errors
+// into exit codes. cmd/yurtadm only calls Run.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"k8s.io/klog/v2"
+
+	"github.com/yurtadm/yurtadm/pkg/cmdutil"
+	"github.com/yurtadm/yurtadm/pkg/join"
+	"github.com/yurtadm/yurtadm/pkg/preflight"
+	"github.com/yurtadm/yurtadm/pkg/reset"
+)
+
+// Names the binary answers to. yurtctl is the cluster-side name of the same binary.
+const (
+	NameYurtadm = "yurtadm"
+	NameYurtctl = "yurtctl"
+)
+
+// NewRootCommand builds the command tree for the binary called name.
+func NewRootCommand(name string, s cmdutil.IOStreams) *cobra.Command {
+	if name != NameYurtctl {
+		name = NameYurtadm
+	}
+	root := &cobra.Command{
+		Use:   name,
+		Short: "Manage the lifecycle of OpenYurt edge nodes",
+		Long: name + ` manages the lifecycle of OpenYurt edge nodes in a kubeadm cluster:
+join a node through yurthub, check a host before it joins, and reset it
+before it joins again.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		// No arguments: print help, exit 0. An unknown subcommand is an error.
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
+	}
+	root.SetIn(s.In)
+	root.SetOut(s.Out)
+	root.SetErr(s.ErrOut)
+	root.CompletionOptions.HiddenDefaultCmd = true
+
+	gofs := flag.NewFlagSet("klog", flag.ContinueOnError)
+	klog.InitFlags(gofs)
+	if f := gofs.Lookup("v"); f != nil {
+		root.PersistentFlags().AddGoFlag(f)
+	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
+		return cmdutil.Usagef("see '"+name+" --help'", "%v", err)
+	})
+
+	root.AddCommand(
+		join.NewCommand(s),
+		reset.NewCommand(s),
+		preflight.NewCommand(s),
+		newVersionCommand(s),
+		newDocsCommand(root),
+	)
+	return root
+}
+
+// Run executes the command line args (args[0] is the program name) and
+// returns the exit code. Errors are printed once, with their hint.
+func Run(args []string, s cmdutil.IOStreams) int {
+	name := strings.TrimSuffix(filepath.Base(args[0]), ".exe")
+	root := NewRootCommand(name, s)
+	root.SetArgs(args[1:])
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := root.ExecuteContext(ctx)
+	klog.Flush()
+	if err == nil {
+		return cmdutil.ExitOK
+	}
+	if errors.Is(err, context.Canceled) {
+		err = &cmdutil.Error{Code: cmdutil.ExitError, Err: fmt.Errorf("interrupted: %w", err),
+			Hint: "the command was interrupted; run it again, or run 'yurtadm reset' to clean up"}
+	}
+	fmt.Fprintf(s.ErrOut, "error: %v\n", err)
+	if h := cmdutil.Hint(err); h != "" {
+		fmt.Fprintf(s.ErrOut, "hint: %s\n", h)
+	}
+	if klog.V(5).Enabled() {
+		fmt.Fprintf(s.ErrOut, "%+v\n", err)
+	}
+	return cmdutil.ExitCode(err)
+}
