@@ -1,0 +1,234 @@
+// Package join implements `yurtadm join`: it makes this machine a node of a
+// kubeadm cluster whose kubelet talks to kube-apiserver through yurthub.
+package join
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/lithammer/dedent"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/kubernetes/cmd/kubeadm/app/cmd/phases/workflow"
+
+	"github.com/yurtadm/yurtadm/pkg/cmdutil"
+	"github.com/yurtadm/yurtadm/pkg/constants"
+	"github.com/yurtadm/yurtadm/pkg/host"
+)
+
+// Env holds what a test replaces: the host, clients and endpoints.
+type Env struct {
+	Host       func(root string) *host.Host
+	Hostname   func() (string, error)
+	NewClient  func(*rest.Config) (kubernetes.Interface, error)
+	HTTP       *http.Client
+	HealthzURL string
+	ProxyURL   string
+	Poll       time.Duration
+}
+
+// DefaultEnv is the real machine.
+func DefaultEnv() Env {
+	return Env{
+		Host:       host.New,
+		Hostname:   os.Hostname,
+		HTTP:       &http.Client{Timeout: 5 * time.Second},
+		HealthzURL: constants.YurthubHealthzURL,
+		ProxyURL:   constants.YurthubProxyURL,
+		Poll:       2 * time.Second,
+	}
+}
+
+// NewCommand returns `yurtadm join`.
+func NewCommand(s cmdutil.IOStreams) *cobra.Command { return NewCommandWithEnv(s, DefaultEnv()) }
+
+var joinExample = dedent.Dedent(`
+	# Join this machine as an edge node (values from 'kubeadm token create --print-join-command')
+	yurtadm join 192.168.1.10:6443 --token abcdef.0123456789abcdef \
+	    --discovery-token-ca-cert-hash sha256:1234...cdef
+
+	# Join as a cloud node in the pool "hangzhou"
+	yurtadm join 192.168.1.10:6443 --token ... --discovery-token-ca-cert-hash ... \
+	    --node-type cloud --nodepool-name hangzhou
+
+	# See what would be written, without changing anything
+	yurtadm join 192.168.1.10:6443 --token ... --discovery-token-ca-cert-hash ... --dry-run`)
+
+// NewCommandWithEnv returns `yurtadm join` bound to env.
+func NewCommandWithEnv(s cmdutil.IOStreams, env Env) *cobra.Command {
+	opts := newOptions()
+	runner := workflow.NewRunner()
+	var data *joinData
+
+	cmd := &cobra.Command{
+		Use:   "join <apiserver-host:port>",
+		Short: "Join this machine to a kubeadm cluster as an OpenYurt edge or cloud node",
+		Long: dedent.Dedent(`
+			Join this machine to a kubeadm cluster as an OpenYurt node. kubelet
+			bootstraps its certificate with the bootstrap token, runs yurthub as a
+			static pod, and then talks to kube-apiserver only through yurthub, which
+			caches what the node needs so that pods keep running and restart when
+			the link to the cloud drops.`),
+		Example: joinExample,
+		Args:    cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			rd, err := runner.InitData(args)
+			if err != nil {
+				return err
+			}
+			data = rd.(*joinData)
+			if err := runner.Run(args); err != nil {
+				return rollback(data, err)
+			}
+			return printSummary(data)
+		},
+	}
+	opts.AddFlags(cmd.Flags())
+	var inherit []string
+	cmd.Flags().VisitAll(func(f *pflag.Flag) { inherit = append(inherit, f.Name) })
+
+	for _, p := range phases(inherit) {
+		p := p
+		run := p.Run
+		// A phase run alone (`yurtadm join phase X`) rolls back what it
+		// wrote when it fails, as the whole join does.
+		p.Run = func(c workflow.RunData) error {
+			err := run(c)
+			if err != nil && runner.Options.FilterPhases != nil {
+				return rollback(c.(*joinData), err)
+			}
+			return err
+		}
+		runner.AppendPhase(p)
+	}
+	runner.SetDataInitializer(func(c *cobra.Command, args []string) (workflow.RunData, error) {
+		return newJoinData(c, args, opts, s, env)
+	})
+	runner.BindToCommand(cmd)
+	return cmd
+}
+
+func newJoinData(cmd *cobra.Command, args []string, opts *Options, s cmdutil.IOStreams, env Env) (*joinData, error) {
+	if len(args) == 1 {
+		opts.APIServerEndpoint = args[0]
+	}
+	if err := opts.loadConfig(cmd.Flags()); err != nil {
+		return nil, err
+	}
+	if err := opts.complete(env.Hostname); err != nil {
+		return nil, err
+	}
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	ctx := cmd.Context()
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	h := env.Host(opts.HostRoot)
+	return &joinData{
+		ctx:        ctx,
+		opts:       opts,
+		host:       h,
+		io:         s,
+		files:      newWriter(h.FS, s, opts.DryRun, opts.redact),
+		http:       env.HTTP,
+		client:     env.NewClient,
+		healthzURL: env.HealthzURL,
+		proxyURL:   env.ProxyURL,
+		poll:       env.Poll,
+	}, nil
+}
+
+// rollback undoes what this run wrote after a failure and returns the
+// original error with what was undone and what is left to do.
+func rollback(d *joinData, cause error) error {
+	if d == nil || d.DryRun() {
+		return cause
+	}
+	written := d.files.Written()
+	h := d.host
+	var problems []error
+	if d.started {
+		if err := h.Init.ServiceStop(constants.KubeletService); err != nil {
+			problems = append(problems, fmt.Errorf("stop kubelet: %w", err))
+		} else {
+			d.io.Logf("rollback", "Stopped kubelet")
+		}
+		// kubelet's own output of this run: its kubeconfig and certificates.
+		for _, p := range []string{constants.KubeletKubeconfig, constants.KubeletPKIDir} {
+			if removed, err := h.FS.RemoveAll(p); err != nil {
+				problems = append(problems, err)
+			} else if removed {
+				d.io.Logf("rollback", "Removed %s (written by kubelet)", p)
+			}
+		}
+	}
+	problems = append(problems, d.files.Rollback()...)
+	for _, p := range written {
+		d.io.Logf("rollback", "Restored %s", p)
+	}
+	hint := cmdutil.Hint(cause)
+	if d.started {
+		extra := "kubelet ran: run 'yurtadm reset --force' to remove its containers before joining again"
+		if hint != "" {
+			hint += "; " + extra
+		} else {
+			hint = extra
+		}
+	}
+	if len(problems) > 0 {
+		msgs := make([]string, len(problems))
+		for i, p := range problems {
+			msgs[i] = p.Error()
+		}
+		hint = "the rollback was incomplete (" + strings.Join(msgs, "; ") + "): run 'yurtadm reset --force'. " + hint
+	}
+	return &cmdutil.Error{Code: cmdutil.ExitCode(cause), Err: cause, Hint: hint}
+}
+
+// Summary is what a successful join reports (-o json).
+type Summary struct {
+	NodeName          string   `json:"nodeName"`
+	NodeType          string   `json:"nodeType"`
+	NodePool          string   `json:"nodePool"`
+	Server            string   `json:"server"`
+	KubernetesVersion string   `json:"kubernetesVersion"`
+	KubeletKubeconfig string   `json:"kubeletKubeconfig"`
+	YurthubManifest   string   `json:"yurthubManifest"`
+	FilesWritten      []string `json:"filesWritten"`
+	DryRun            bool     `json:"dryRun"`
+}
+
+func printSummary(d *joinData) error {
+	o := d.opts
+	sum := Summary{NodeName: o.NodeName, NodeType: o.NodeType, NodePool: o.NodePoolName,
+		KubeletKubeconfig: constants.OpenYurtKubeletConfig, YurthubManifest: constants.YurthubManifest,
+		FilesWritten: d.files.Written(), DryRun: o.DryRun}
+	if d.discovered != nil {
+		sum.Server, sum.KubernetesVersion = d.discovered.Server, d.discovered.KubernetesVersion
+	}
+	if o.Output == cmdutil.OutputJSON {
+		return d.io.PrintJSON(sum)
+	}
+	if o.DryRun {
+		fmt.Fprintf(d.io.Out, "\nDry run: nothing was changed.\n")
+		return nil
+	}
+	fmt.Fprintf(d.io.Out, dedent.Dedent(`
+		This node has joined the cluster as an OpenYurt %s node:
+		  * Node %q is Ready, in nodepool %q
+		  * kubelet talks to %s through yurthub (%s)
+		  * yurthub runs as the static pod %s
+
+		Run 'kubectl get nodes' on the control plane to see it.
+		To undo this join, run 'yurtadm reset'.
+		`), o.NodeType, o.NodeName, o.NodePoolName, sum.Server, constants.YurthubProxyURL, constants.YurthubManifest)
+	return nil
+}

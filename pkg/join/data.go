@@ -1,0 +1,118 @@
+package join
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/yurtadm/yurtadm/pkg/cmdutil"
+	"github.com/yurtadm/yurtadm/pkg/cri"
+	"github.com/yurtadm/yurtadm/pkg/discovery"
+	"github.com/yurtadm/yurtadm/pkg/host"
+)
+
+// Data is what the join phases ask for. Phases never build clients, hosts
+// or writers themselves.
+type Data interface {
+	Context() context.Context
+	Options() *Options
+	Host() *host.Host
+	IO() cmdutil.IOStreams
+	DryRun() bool
+	// Discovery finds and verifies the cluster, once.
+	Discovery() (*discovery.Result, error)
+	// CRIEndpoint is --cri-socket or the detected runtime socket.
+	CRIEndpoint() (string, error)
+	// Files writes host files with rollback and the state file.
+	Files() *writer
+	// YurthubClient talks to the API server through yurthub's local proxy.
+	YurthubClient() (kubernetes.Interface, error)
+	// HTTP is the client for yurthub's health endpoints.
+	HTTP() *http.Client
+	// Endpoints of yurthub on this node.
+	YurthubHealthzURL() string
+	// KubeletStarted notes that this run started (or restarted) kubelet.
+	KubeletStarted(bool) bool
+	// PollInterval between checks while waiting.
+	PollInterval() time.Duration
+}
+
+type joinData struct {
+	ctx    context.Context
+	opts   *Options
+	host   *host.Host
+	io     cmdutil.IOStreams
+	files  *writer
+	http   *http.Client
+	client func(*rest.Config) (kubernetes.Interface, error)
+
+	healthzURL, proxyURL string
+	poll                 time.Duration
+
+	once       sync.Once
+	discovered *discovery.Result
+	discErr    error
+	cri        string
+	started    bool
+}
+
+var _ Data = &joinData{}
+
+func (d *joinData) Context() context.Context    { return d.ctx }
+func (d *joinData) Options() *Options           { return d.opts }
+func (d *joinData) Host() *host.Host            { return d.host }
+func (d *joinData) IO() cmdutil.IOStreams       { return d.io }
+func (d *joinData) DryRun() bool                { return d.opts.DryRun }
+func (d *joinData) Files() *writer              { return d.files }
+func (d *joinData) HTTP() *http.Client          { return d.http }
+func (d *joinData) YurthubHealthzURL() string   { return d.healthzURL }
+func (d *joinData) PollInterval() time.Duration { return d.poll }
+
+func (d *joinData) KubeletStarted(set bool) bool {
+	if set {
+		d.started = true
+	}
+	return d.started
+}
+
+func (d *joinData) Discovery() (*discovery.Result, error) {
+	d.once.Do(func() {
+		o := d.opts
+		d.discovered, d.discErr = discovery.Discover(d.ctx, discovery.Options{
+			Endpoint:                 o.APIServerEndpoint,
+			Token:                    o.Token,
+			CACertHashes:             o.CACertHashes,
+			UnsafeSkipCAVerification: o.UnsafeSkipCAVerification,
+			NewClient:                d.client,
+		})
+	})
+	return d.discovered, d.discErr
+}
+
+func (d *joinData) CRIEndpoint() (string, error) {
+	if d.cri != "" {
+		return d.cri, nil
+	}
+	if d.opts.CRISocket != "" {
+		d.cri = cri.Endpoint(d.opts.CRISocket)
+		return d.cri, nil
+	}
+	ep, err := cri.Detect(d.host.FS)
+	if err != nil {
+		return "", err
+	}
+	d.cri = ep
+	return ep, nil
+}
+
+func (d *joinData) YurthubClient() (kubernetes.Interface, error) {
+	cfg := &rest.Config{Host: d.proxyURL, Timeout: 10 * time.Second, UserAgent: "yurtadm"}
+	if d.client != nil {
+		return d.client(cfg)
+	}
+	return kubernetes.NewForConfig(cfg)
+}

@@ -1,0 +1,501 @@
+package join
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	certutil "k8s.io/client-go/util/cert"
+	"k8s.io/cluster-bootstrap/token/jws"
+	"k8s.io/kubernetes/cmd/kubeadm/app/util/pubkeypin"
+	kubeletv1beta1 "k8s.io/kubelet/config/v1beta1"
+	"sigs.k8s.io/yaml"
+
+	"github.com/yurtadm/yurtadm/pkg/cmdutil"
+	"github.com/yurtadm/yurtadm/pkg/constants"
+	"github.com/yurtadm/yurtadm/pkg/discovery"
+	"github.com/yurtadm/yurtadm/pkg/host"
+	"github.com/yurtadm/yurtadm/pkg/host/hosttest"
+)
+
+const (
+	testToken  = "abcdef.0123456789abcdef"
+	testSecret = "0123456789abcdef"
+	testServer = "10.0.0.1:6443"
+)
+
+// cluster is a fake kubeadm cluster as discovery and wait-ready see it.
+type cluster struct {
+	caPEM   []byte
+	caHash  string
+	objects []runtime.Object
+	clients int // how many clients were built
+}
+
+func newCluster(t *testing.T, signWith string, nodeReady bool) *cluster {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := certutil.NewSelfSignedCACert(certutil.Config{CommonName: "kubernetes"}, crypto.Signer(key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	caPEM, err := certutil.EncodeCertificates(ca)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kc, err := kubeconfig("kubernetes", "https://"+testServer, caPEM, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := map[string]string{"kubeconfig": string(kc)}
+	if signWith != "" {
+		id, secret, _ := strings.Cut(signWith, ".")
+		sig, err := jws.ComputeDetachedSignature(string(kc), id, secret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data["jws-kubeconfig-"+id] = sig
+	}
+	status := corev1.ConditionFalse
+	if nodeReady {
+		status = corev1.ConditionTrue
+	}
+	return &cluster{
+		caPEM:  caPEM,
+		caHash: pubkeypin.Hash(ca),
+		objects: []runtime.Object{
+			&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "cluster-info", Namespace: "kube-public"}, Data: data},
+			&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "kubeadm-config", Namespace: "kube-system"},
+				Data: map[string]string{"ClusterConfiguration": "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nkubernetesVersion: v1.34.4\n"}},
+			&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "kubelet-config", Namespace: "kube-system"},
+				Data: map[string]string{"kubelet": "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\ncgroupDriver: cgroupfs\nclusterDNS:\n- 10.96.0.10\nrotateCertificates: true\n"}},
+			&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "edge-1"},
+				Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: status}}}},
+		},
+	}
+}
+
+type harness struct {
+	t       *testing.T
+	h       *host.Host
+	init    *hosttest.Init
+	exec    *hosttest.Script
+	cluster *cluster
+	env     Env
+	healthy bool
+	stdout  bytes.Buffer
+	stderr  bytes.Buffer
+}
+
+func newHarness(t *testing.T, c *cluster) *harness {
+	hh := &harness{t: t, cluster: c, healthy: true}
+	hh.h, hh.init, hh.exec = hosttest.New(t)
+	hosttest.WriteFile(t, hh.h, "/run/containerd/containerd.sock", "")
+	hh.exec.Path = map[string]bool{"kubelet": true}
+	// A started kubelet bootstraps its client certificate.
+	hh.init.OnStart = func(string) {
+		hosttest.WriteFile(t, hh.h, constants.KubeletClientCert, "cert")
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !hh.healthy {
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("OK"))
+	}))
+	t.Cleanup(srv.Close)
+	hh.env = Env{
+		Host:     func(string) *host.Host { return hh.h },
+		Hostname: func() (string, error) { return "Edge-1", nil },
+		NewClient: func(*rest.Config) (kubernetes.Interface, error) {
+			if c == nil {
+				t.Fatal("join built an API client although it should have stopped before any network access")
+			}
+			c.clients++
+			return fake.NewSimpleClientset(c.objects...), nil
+		},
+		HTTP:       srv.Client(),
+		HealthzURL: srv.URL + "/v1/healthz",
+		ProxyURL:   "http://127.0.0.1:1",
+		Poll:       time.Millisecond,
+	}
+	return hh
+}
+
+func (hh *harness) run(args ...string) error {
+	hh.stdout.Reset()
+	hh.stderr.Reset()
+	cmd := NewCommandWithEnv(cmdutil.IOStreams{In: strings.NewReader(""), Out: &hh.stdout, ErrOut: &hh.stderr}, hh.env)
+	cmd.SetArgs(args)
+	cmd.SetOut(&hh.stdout)
+	cmd.SetErr(&hh.stderr)
+	cmd.SilenceUsage, cmd.SilenceErrors = true, true
+	return cmd.Execute()
+}
+
+func (hh *harness) read(p string) []byte {
+	hh.t.Helper()
+	b, err := hh.h.FS.ReadFile(p)
+	if err != nil {
+		hh.t.Fatalf("read %s: %v", p, err)
+	}
+	return b
+}
+
+func (hh *harness) mode(p string) os.FileMode {
+	hh.t.Helper()
+	st, err := hh.h.FS.Stat(p)
+	if err != nil {
+		hh.t.Fatal(err)
+	}
+	return st.Mode().Perm()
+}
+
+func baseArgs(c *cluster) []string {
+	return []string{testServer, "--token", testToken, "--discovery-token-ca-cert-hash", c.caHash,
+		"--skip-phases", "preflight", "--node-name", "edge-1", "--timeout", "2s"}
+}
+
+func TestJoinWritesEverythingAndWaitsThroughYurthub(t *testing.T) {
+	c := newCluster(t, testToken, true)
+	hh := newHarness(t, c)
+	if err := hh.run(baseArgs(c)...); err != nil {
+		t.Fatalf("join: %v\n%s", err, hh.stderr.String())
+	}
+
+	// Files and modes: credentials 0600.
+	for p, want := range map[string]os.FileMode{
+		constants.CACertPath:            0o644,
+		constants.KubeletBootstrapConfig: 0o600,
+		constants.KubeletConfigFile:     0o644,
+		constants.KubeletFlagsEnvFile:   0o644,
+		constants.KubeletDropInFile:     0o644,
+		constants.YurthubManifest:       0o644,
+		constants.OpenYurtKubeletConfig: 0o600,
+		constants.JoinStateFile:         0o600,
+	} {
+		if got := hh.mode(p); got != want {
+			t.Errorf("%s: mode %04o, want %04o", p, got, want)
+		}
+	}
+	if !bytes.Equal(hh.read(constants.CACertPath), c.caPEM) {
+		t.Errorf("ca.crt is not the discovered CA")
+	}
+	boot, err := clientcmd.Load(hh.read(constants.KubeletBootstrapConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range boot.AuthInfos {
+		if a.Token != testToken {
+			t.Errorf("bootstrap kubeconfig token = %q", a.Token)
+		}
+	}
+	for _, cl := range boot.Clusters {
+		if cl.Server != "https://"+testServer || !bytes.Equal(cl.CertificateAuthorityData, c.caPEM) {
+			t.Errorf("bootstrap kubeconfig cluster = %s", cl.Server)
+		}
+	}
+	var kc kubeletv1beta1.KubeletConfiguration
+	if err := yaml.UnmarshalStrict(hh.read(constants.KubeletConfigFile), &kc); err != nil {
+		t.Fatalf("config.yaml is not a KubeletConfiguration: %v", err)
+	}
+	if kc.ContainerRuntimeEndpoint != "unix:///run/containerd/containerd.sock" || kc.CgroupDriver != "cgroupfs" {
+		t.Errorf("config.yaml: runtime %q cgroupDriver %q", kc.ContainerRuntimeEndpoint, kc.CgroupDriver)
+	}
+	flags := string(hh.read(constants.KubeletFlagsEnvFile))
+	for _, want := range []string{"--hostname-override=edge-1", "apps.openyurt.io/nodepool=edge", "openyurt.io/is-edge-worker=true", "--kubeconfig=/var/lib/openyurt/kubelet.conf"} {
+		if !strings.Contains(flags, want) {
+			t.Errorf("kubeadm-flags.env lacks %q: %s", want, flags)
+		}
+	}
+	yk, err := clientcmd.Load(hh.read(constants.OpenYurtKubeletConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cl := range yk.Clusters {
+		if cl.Server != "http://127.0.0.1:10261" {
+			t.Errorf("kubelet's kubeconfig server = %q, want yurthub's proxy", cl.Server)
+		}
+	}
+	var pod corev1.Pod
+	if err := yaml.UnmarshalStrict(hh.read(constants.YurthubManifest), &pod); err != nil {
+		t.Fatalf("yurthub.yaml is not a Pod: %v", err)
+	}
+	cmdline := strings.Join(pod.Spec.Containers[0].Command, " ")
+	for _, want := range []string{"--server-addr=https://" + testServer, "--working-mode=edge", "--nodepool-name=edge", "--bootstrap-mode=kubeletcertificate"} {
+		if !strings.Contains(cmdline, want) {
+			t.Errorf("yurthub command lacks %q: %s", want, cmdline)
+		}
+	}
+	if hh.h.FS.Exists(constants.YurthubBootstrapFile) {
+		t.Errorf("kubeletcertificate mode must not write %s", constants.YurthubBootstrapFile)
+	}
+
+	// Services: kubelet started, then restarted onto yurthub.
+	calls := strings.Join(hh.init.CallLog(), ",")
+	if calls != "start kubelet,enable kubelet,restart kubelet" {
+		t.Errorf("init calls = %s", calls)
+	}
+
+	// The state file lists what was written, for reset.
+	var st State
+	if err := json.Unmarshal(hh.read(constants.JoinStateFile), &st); err != nil {
+		t.Fatal(err)
+	}
+	if !st.DropIn || !contains(st.Files, constants.YurthubManifest) || !contains(st.Files, constants.OpenYurtKubeletConfig) {
+		t.Errorf("state = %+v", st)
+	}
+
+	// The token's secret is never shown.
+	out := hh.stdout.String() + hh.stderr.String() + string(hh.read(constants.JoinStateFile))
+	if strings.Contains(out, testSecret) {
+		t.Errorf("the token secret leaked into the output or state file")
+	}
+	if !strings.Contains(hh.stdout.String(), `Node "edge-1" is Ready`) {
+		t.Errorf("summary missing: %s", hh.stdout.String())
+	}
+}
+
+func TestJoinBadInputTouchesNothing(t *testing.T) {
+	c := newCluster(t, testToken, true)
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no endpoint", []string{"--token", testToken, "--discovery-token-ca-cert-hash", c.caHash}, "endpoint is missing"},
+		{"endpoint without port", []string{"10.0.0.1", "--token", testToken, "--discovery-token-ca-cert-hash", c.caHash}, "needs a port"},
+		{"endpoint with http scheme", []string{"http://10.0.0.1:6443", "--token", testToken, "--discovery-token-ca-cert-hash", c.caHash}, "scheme must be https"},
+		{"no token", []string{testServer, "--discovery-token-ca-cert-hash", c.caHash}, "--token is required"},
+		{"bad token format", []string{testServer, "--token", "ABCDEF.0123456789abcdef", "--discovery-token-ca-cert-hash", c.caHash}, "invalid bootstrap token format"},
+		{"short token", []string{testServer, "--token", "abc.def", "--discovery-token-ca-cert-hash", c.caHash}, "invalid bootstrap token format"},
+		{"no hash", []string{testServer, "--token", testToken}, "ca-cert-hash is required"},
+		{"bad hash format", []string{testServer, "--token", testToken, "--discovery-token-ca-cert-hash", "sha256:xyz"}, "invalid --discovery-token-ca-cert-hash"},
+		{"md5 hash", []string{testServer, "--token", testToken, "--discovery-token-ca-cert-hash", "md5:0123"}, "invalid --discovery-token-ca-cert-hash"},
+		{"hash and unsafe", []string{testServer, "--token", testToken, "--discovery-token-ca-cert-hash", c.caHash, "--discovery-token-unsafe-skip-ca-verification"}, "mutually exclusive"},
+		{"unknown node type", []string{testServer, "--token", testToken, "--discovery-token-ca-cert-hash", c.caHash, "--node-type", "fog"}, `unknown node type "fog"`},
+		{"upper-case node name", []string{testServer, "--token", testToken, "--discovery-token-ca-cert-hash", c.caHash, "--node-name", "Edge-1"}, "upper-case"},
+		{"invalid node name", []string{testServer, "--token", testToken, "--discovery-token-ca-cert-hash", c.caHash, "--node-name", "edge_1"}, "invalid node name"},
+		{"invalid nodepool", []string{testServer, "--token", testToken, "--discovery-token-ca-cert-hash", c.caHash, "--nodepool-name", "Pool!"}, "invalid nodepool name"},
+		{"label overriding edge-worker", []string{testServer, "--token", testToken, "--discovery-token-ca-cert-hash", c.caHash, "--node-labels", "openyurt.io/is-edge-worker=false"}, "must not set"},
+		{"bad label", []string{testServer, "--token", testToken, "--discovery-token-ca-cert-hash", c.caHash, "--node-labels", "a=b=c"}, "invalid --node-labels value"},
+		{"dockershim socket", []string{testServer, "--token", testToken, "--discovery-token-ca-cert-hash", c.caHash, "--cri-socket", "unix:///var/run/dockershim.sock"}, "dockershim was removed"},
+		{"relative socket", []string{testServer, "--token", testToken, "--discovery-token-ca-cert-hash", c.caHash, "--cri-socket", "containerd.sock"}, "must be absolute"},
+		{"bad bootstrap mode", []string{testServer, "--token", testToken, "--discovery-token-ca-cert-hash", c.caHash, "--yurthub-bootstrap-mode", "magic"}, "unknown --yurthub-bootstrap-mode"},
+		{"zero timeout", []string{testServer, "--token", testToken, "--discovery-token-ca-cert-hash", c.caHash, "--timeout", "0s"}, "invalid --timeout"},
+		{"bad output", []string{testServer, "--token", testToken, "--discovery-token-ca-cert-hash", c.caHash, "-o", "xml"}, "unknown output format"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			hh := newHarness(t, nil) // any API client built fails the test
+			before := hosttest.Tree(t, hh.h)
+			err := hh.run(tc.args...)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want it to contain %q", err, tc.want)
+			}
+			if code := cmdutil.ExitCode(err); code != cmdutil.ExitUsage {
+				t.Errorf("exit code %d, want %d", code, cmdutil.ExitUsage)
+			}
+			if strings.Contains(err.Error(), testSecret) {
+				t.Errorf("error shows the token secret: %v", err)
+			}
+			if after := hosttest.Tree(t, hh.h); strings.Join(after, "\n") != strings.Join(before, "\n") {
+				t.Errorf("host changed:\n%v", after)
+			}
+			if len(hh.init.CallLog()) != 0 || len(hh.exec.Ran) != 0 {
+				t.Errorf("services or commands touched: %v %v", hh.init.CallLog(), hh.exec.Ran)
+			}
+		})
+	}
+}
+
+func TestJoinDiscoveryFailuresTouchNothing(t *testing.T) {
+	tests := []struct {
+		name    string
+		signer  string // token that signed cluster-info; "" = none (unknown/expired token)
+		hash    func(c *cluster) string
+		wantErr error
+		want    string
+	}{
+		{"wrong CA hash", testToken, func(*cluster) string { return "sha256:" + strings.Repeat("ab", 32) }, discovery.ErrCAPin, "not among"},
+		{"unknown or expired token", "", func(c *cluster) string { return c.caHash }, discovery.ErrToken, "unknown or has expired"},
+		{"token secret does not match", "abcdef.ffffffffffffffff", func(c *cluster) string { return c.caHash }, discovery.ErrToken, "does not match"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCluster(t, tc.signer, true)
+			hh := newHarness(t, c)
+			before := hosttest.Tree(t, hh.h)
+			args := baseArgs(c)
+			args[4] = tc.hash(c)
+			err := hh.run(args...)
+			if !errors.Is(err, tc.wantErr) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want %v containing %q", err, tc.wantErr, tc.want)
+			}
+			if cmdutil.ExitCode(err) != cmdutil.ExitError || cmdutil.Hint(err) == "" {
+				t.Errorf("exit code %d hint %q", cmdutil.ExitCode(err), cmdutil.Hint(err))
+			}
+			if after := hosttest.Tree(t, hh.h); strings.Join(after, "\n") != strings.Join(before, "\n") {
+				t.Errorf("host changed:\n%v", after)
+			}
+			if len(hh.init.CallLog()) != 0 {
+				t.Errorf("services touched: %v", hh.init.CallLog())
+			}
+		})
+	}
+}
+
+func TestJoinFailureAfterWritesRollsBack(t *testing.T) {
+	c := newCluster(t, testToken, true)
+	hh := newHarness(t, c)
+	hh.healthy = false // yurthub never becomes healthy
+	// A file that existed before join must come back byte for byte.
+	hosttest.WriteFile(t, hh.h, constants.CACertPath, "old CA")
+	before := hosttest.Tree(t, hh.h)
+	err := hh.run(baseArgs(c)...)
+	if err == nil || !strings.Contains(err.Error(), "yurthub did not become healthy") {
+		t.Fatalf("err = %v", err)
+	}
+	if cmdutil.ExitCode(err) != cmdutil.ExitTimeout {
+		t.Errorf("exit code %d, want %d", cmdutil.ExitCode(err), cmdutil.ExitTimeout)
+	}
+	if !strings.Contains(cmdutil.Hint(err), "yurtadm reset") {
+		t.Errorf("hint should name yurtadm reset: %q", cmdutil.Hint(err))
+	}
+	if after := hosttest.Tree(t, hh.h); strings.Join(after, "\n") != strings.Join(before, "\n") {
+		t.Errorf("rollback left the host changed:\nbefore %v\nafter  %v", before, after)
+	}
+	calls := hh.init.CallLog()
+	if calls[len(calls)-1] != "stop kubelet" {
+		t.Errorf("kubelet not stopped on rollback: %v", calls)
+	}
+}
+
+func TestJoinDryRunChangesNothing(t *testing.T) {
+	c := newCluster(t, testToken, true)
+	hh := newHarness(t, c)
+	before := hosttest.Tree(t, hh.h)
+	if err := hh.run(append(baseArgs(c), "--dry-run")...); err != nil {
+		t.Fatalf("dry run: %v", err)
+	}
+	if after := hosttest.Tree(t, hh.h); strings.Join(after, "\n") != strings.Join(before, "\n") {
+		t.Errorf("dry run changed the host: %v", after)
+	}
+	if len(hh.init.CallLog()) != 0 {
+		t.Errorf("dry run touched services: %v", hh.init.CallLog())
+	}
+	out := hh.stdout.String()
+	for _, want := range []string{"would write /etc/kubernetes/manifests/yurthub.yaml", "would write /etc/kubernetes/bootstrap-kubelet.conf (mode 0600)",
+		"abcdef.<redacted>", "would reload the init system and start (or restart) kubelet", "would restart kubelet", "Dry run: nothing was changed"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("dry-run output lacks %q", want)
+		}
+	}
+	if strings.Contains(out+hh.stderr.String(), testSecret) {
+		t.Errorf("dry run printed the token secret")
+	}
+}
+
+func TestJoinConfigFileAndFlagPrecedence(t *testing.T) {
+	c := newCluster(t, testToken, true)
+	hh := newHarness(t, c)
+	cfg := filepath.Join(t.TempDir(), "join.yaml")
+	os.WriteFile(cfg, []byte(`apiVersion: yurtadm.openyurt.io/v1alpha1
+kind: JoinConfiguration
+apiServerEndpoint: `+testServer+`
+token: `+testToken+`
+discoveryTokenCACertHashes: [`+c.caHash+`]
+nodeType: cloud
+nodePoolName: from-file
+nodeName: edge-1
+timeout: 3s
+`), 0o600)
+	if err := hh.run("--config", cfg, "--nodepool-name", "from-flag", "--skip-phases", "preflight", "--dry-run"); err != nil {
+		t.Fatal(err)
+	}
+	out := hh.stdout.String()
+	if !strings.Contains(out, "--working-mode=cloud") || !strings.Contains(out, "--nodepool-name=from-flag") || !strings.Contains(out, "openyurt.io/is-edge-worker=false") {
+		t.Errorf("config/flag precedence wrong:\n%s", out)
+	}
+
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	os.WriteFile(bad, []byte("apiVersion: yurtadm.openyurt.io/v1alpha1\nkind: JoinConfiguration\nnodeTyp: cloud\n"), 0o600)
+	err := hh.run("--config", bad)
+	if err == nil || !strings.Contains(err.Error(), "nodeTyp") || cmdutil.ExitCode(err) != cmdutil.ExitUsage {
+		t.Errorf("unknown field: err = %v", err)
+	}
+	wrongKind := filepath.Join(t.TempDir(), "kind.yaml")
+	os.WriteFile(wrongKind, []byte("apiVersion: kubeadm.k8s.io/v1beta4\nkind: JoinConfiguration\n"), 0o600)
+	if err := hh.run("--config", wrongKind); err == nil || !strings.Contains(err.Error(), "unsupported apiVersion") {
+		t.Errorf("wrong apiVersion: err = %v", err)
+	}
+}
+
+func TestJoinTokenModeWritesHubBootstrapFile(t *testing.T) {
+	c := newCluster(t, testToken, true)
+	hh := newHarness(t, c)
+	if err := hh.run(append(baseArgs(c), "--yurthub-bootstrap-mode", "token", "--node-type", "cloud")...); err != nil {
+		t.Fatal(err)
+	}
+	if m := hh.mode(constants.YurthubBootstrapFile); m != 0o600 {
+		t.Errorf("bootstrap-hub.conf mode %04o", m)
+	}
+	var pod corev1.Pod
+	if err := yaml.UnmarshalStrict(hh.read(constants.YurthubManifest), &pod); err != nil {
+		t.Fatal(err)
+	}
+	cmdline := strings.Join(pod.Spec.Containers[0].Command, " ")
+	if !strings.Contains(cmdline, "--bootstrap-file=/var/lib/yurthub/bootstrap-hub.conf") || !strings.Contains(cmdline, "--working-mode=cloud") {
+		t.Errorf("yurthub command: %s", cmdline)
+	}
+}
+
+func TestJoinPhaseRunsAlone(t *testing.T) {
+	c := newCluster(t, testToken, true)
+	hh := newHarness(t, c)
+	args := append([]string{"phase", "yurthub"}, baseArgs(c)...)
+	// --skip-phases belongs to the whole join only.
+	args = append(args[:len(args)-6], args[len(args)-4:]...)
+	if err := hh.run(args...); err != nil {
+		t.Fatalf("phase yurthub: %v", err)
+	}
+	if !hh.h.FS.Exists(constants.YurthubManifest) || hh.h.FS.Exists(constants.KubeletConfigFile) {
+		t.Errorf("phase yurthub should write only the yurthub manifest")
+	}
+	if len(hh.init.CallLog()) != 0 {
+		t.Errorf("phase yurthub touched services")
+	}
+}
+
+func TestJoinWaitReadyTimesOut(t *testing.T) {
+	c := newCluster(t, testToken, false) // the Node never becomes Ready
+	hh := newHarness(t, c)
+	err := hh.run(baseArgs(c)...)
+	if err == nil || !strings.Contains(err.Error(), `node "edge-1" was not Ready`) || cmdutil.ExitCode(err) != cmdutil.ExitTimeout {
+		t.Fatalf("err = %v", err)
+	}
+	if hh.h.FS.Exists(constants.YurthubManifest) {
+		t.Errorf("a failed join must roll back its files")
+	}
+}

@@ -1,0 +1,300 @@
+package join
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/kubernetes/cmd/kubeadm/app/cmd/phases/workflow"
+
+	"github.com/yurtadm/yurtadm/pkg/cmdutil"
+	"github.com/yurtadm/yurtadm/pkg/constants"
+	"github.com/yurtadm/yurtadm/templates"
+)
+
+// Phase names, in the order they run.
+const (
+	PhasePreflight      = "preflight"
+	PhaseDiscovery      = "discovery"
+	PhaseKubeletFiles   = "kubelet-files"
+	PhaseYurthub        = "yurthub"
+	PhaseKubeletStart   = "kubelet-start"
+	PhaseWaitYurthub    = "wait-yurthub"
+	PhaseKubeletYurthub = "kubelet-yurthub"
+	PhaseWaitReady      = "wait-ready"
+)
+
+// phases returns the join workflow. inherit lists the flags each phase
+// command accepts.
+func phases(inherit []string) []workflow.Phase {
+	p := func(name, short string, run func(Data) error) workflow.Phase {
+		return workflow.Phase{Name: name, Short: short, InheritFlags: inherit,
+			Run: func(c workflow.RunData) error { return run(c.(Data)) }}
+	}
+	return []workflow.Phase{
+		p(PhasePreflight, "Check the host before anything is written", runPreflight),
+		p(PhaseDiscovery, "Find the cluster, verify the token's signature and pin its CA", runDiscovery),
+		p(PhaseKubeletFiles, "Write the cluster CA, kubelet's bootstrap kubeconfig, config and flags", runKubeletFiles),
+		p(PhaseYurthub, "Write the yurthub static pod manifest", runYurthub),
+		p(PhaseKubeletStart, "Start kubelet through the init system", runKubeletStart),
+		p(PhaseWaitYurthub, "Wait until yurthub reports healthy on 127.0.0.1:10267", runWaitYurthub),
+		p(PhaseKubeletYurthub, "Point kubelet at yurthub's proxy on 127.0.0.1:10261 and restart it", runKubeletYurthub),
+		p(PhaseWaitReady, "Wait until the Node is Ready, read through yurthub", runWaitReady),
+	}
+}
+
+func runDiscovery(d Data) error {
+	res, err := d.Discovery()
+	if err != nil {
+		return err
+	}
+	o := d.Options()
+	pin := "pinned by --" + flagCACertHash
+	if o.UnsafeSkipCAVerification {
+		pin = "NOT pinned (--" + flagUnsafeSkipCA + ")"
+	}
+	d.IO().Logf("discovery", "Cluster %s at %s, Kubernetes %s; token signature valid; CA %s %s",
+		res.ClusterName, res.Server, res.KubernetesVersion, res.CAHash, pin)
+	return checkKubeletSkew(d, res.KubernetesVersion)
+}
+
+func runKubeletFiles(d Data) error {
+	res, err := d.Discovery()
+	if err != nil {
+		return err
+	}
+	o, w, h := d.Options(), d.Files(), d.Host()
+	criEP, err := d.CRIEndpoint()
+	if err != nil {
+		return cmdutil.WithHint(err, cmdutil.ExitError, "pass --cri-socket")
+	}
+	boot, err := bootstrapKubeconfig(res.ClusterName, res.Server, res.CAData, o.Token)
+	if err != nil {
+		return err
+	}
+	cfg, err := kubeletConfig(res.KubeletConfig, criEP)
+	if err != nil {
+		return err
+	}
+	steps := []struct {
+		path string
+		data []byte
+		perm uint32
+	}{
+		{constants.CACertPath, res.CAData, 0o644},
+		{constants.KubeletBootstrapConfig, boot, 0o600},
+		{constants.KubeletConfigFile, cfg, 0o644},
+		{constants.KubeletFlagsEnvFile, kubeletFlags(o.NodeName, o.nodeLabels()), 0o644},
+	}
+	for _, s := range steps {
+		if err := w.WriteFile(s.path, s.data, fileMode(s.perm)); err != nil {
+			return err
+		}
+		d.IO().Logf("kubelet-files", "Wrote %s", s.path)
+	}
+	if h.FS.Exists(constants.KubeletDropInFile) || h.FS.Exists(constants.KubeletDropInFileUsr) {
+		d.IO().Logf("kubelet-files", "Kept the kubelet drop-in shipped with the kubelet package")
+		return nil
+	}
+	kubeletPath, err := h.Exec.LookPath("kubelet")
+	if err != nil {
+		return cmdutil.WithHint(fmt.Errorf("kubelet not found in system path"), cmdutil.ExitError,
+			"install the kubelet package of your cluster's Kubernetes version")
+	}
+	dropIn, err := templates.RenderKubeletDropIn(templates.KubeletDropIn{KubeletPath: kubeletPath})
+	if err != nil {
+		return err
+	}
+	if err := w.WriteFile(constants.KubeletDropInFile, dropIn, 0o644); err != nil {
+		return err
+	}
+	d.IO().Logf("kubelet-files", "Wrote %s", constants.KubeletDropInFile)
+	return w.markDropIn()
+}
+
+func runYurthub(d Data) error {
+	res, err := d.Discovery()
+	if err != nil {
+		return err
+	}
+	o, w := d.Options(), d.Files()
+	manifest, err := templates.RenderYurthub(templates.Yurthub{
+		Image:         o.YurthubImage,
+		Namespace:     o.Namespace,
+		ServerAddr:    res.Server,
+		NodePoolName:  o.NodePoolName,
+		WorkingMode:   o.NodeType,
+		BootstrapMode: o.YurthubBootstrapMode,
+		Verbosity:     yurthubVerbosity,
+		ExtraArgs:     o.YurthubExtraArgs,
+	})
+	if err != nil {
+		return err
+	}
+	if o.YurthubBootstrapMode == bootstrapModeToken {
+		hub, err := bootstrapKubeconfig(res.ClusterName, res.Server, res.CAData, o.Token)
+		if err != nil {
+			return err
+		}
+		if err := w.WriteFile(constants.YurthubBootstrapFile, hub, 0o600); err != nil {
+			return err
+		}
+		d.IO().Logf("yurthub", "Wrote %s", constants.YurthubBootstrapFile)
+	}
+	if err := w.WriteFile(constants.YurthubManifest, manifest, 0o644); err != nil {
+		return err
+	}
+	d.IO().Logf("yurthub", "Wrote the yurthub static pod %s (%s mode, bootstrap %s, nodepool %s)",
+		constants.YurthubManifest, o.NodeType, o.YurthubBootstrapMode, o.NodePoolName)
+	return nil
+}
+
+func runKubeletStart(d Data) error {
+	if d.DryRun() {
+		fmt.Fprintf(d.IO().Out, "[dryrun] would reload the init system and start (or restart) %s\n", constants.KubeletService)
+		return nil
+	}
+	in := d.Host().Init
+	start := in.ServiceStart
+	if in.ServiceIsActive(constants.KubeletService) {
+		start = in.ServiceRestart
+	}
+	d.KubeletStarted(true)
+	if err := start(constants.KubeletService); err != nil {
+		return cmdutil.WithHint(fmt.Errorf("start kubelet: %w", err), cmdutil.ExitError,
+			"check that the kubelet package is installed ('systemctl status kubelet', 'journalctl -u kubelet')")
+	}
+	if err := in.Enable(constants.KubeletService); err != nil {
+		d.IO().Logf("kubelet-start", "WARNING: could not enable kubelet at boot: %v (run '%s')", err, in.EnableCommand(constants.KubeletService))
+	}
+	d.IO().Logf("kubelet-start", "Started kubelet; it bootstraps its client certificate and runs the yurthub static pod")
+	return nil
+}
+
+func runWaitYurthub(d Data) error {
+	if d.DryRun() {
+		fmt.Fprintf(d.IO().Out, "[dryrun] would wait for %s to answer OK\n", d.YurthubHealthzURL())
+		return nil
+	}
+	d.IO().Logf("wait-yurthub", "Waiting up to %s for yurthub at %s", d.Options().Timeout.Duration, d.YurthubHealthzURL())
+	last := "no answer yet"
+	err := poll(d, func(ctx context.Context) (bool, error) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, d.YurthubHealthzURL(), nil)
+		resp, err := d.HTTP().Do(req)
+		if err != nil {
+			last = err.Error()
+			return false, nil
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+		last = fmt.Sprintf("HTTP %d %s", resp.StatusCode, strings.TrimSpace(string(body)))
+		return resp.StatusCode == http.StatusOK, nil
+	})
+	if err != nil {
+		return &cmdutil.Error{Code: cmdutil.ExitTimeout,
+			Err: fmt.Errorf("yurthub did not become healthy within %s (last: %s)", d.Options().Timeout.Duration, last),
+			Hint: "look at 'crictl ps -a --name yurt-hub' and 'crictl logs <id>'; 'connection refused' means yurthub is not running; " +
+				"'waiting for certificate' means its CSR is Pending: yurt-manager must run in the cluster to approve it (see docs/join.md)"}
+	}
+	d.IO().Logf("wait-yurthub", "yurthub is healthy")
+	return nil
+}
+
+func runKubeletYurthub(d Data) error {
+	o, w := d.Options(), d.Files()
+	kc, err := yurthubKubeletKubeconfig()
+	if err != nil {
+		return err
+	}
+	if !d.DryRun() {
+		// kubelet must hold its client certificate before its kubeconfig
+		// names it, or it would bootstrap again.
+		h := d.Host()
+		if err := poll(d, func(context.Context) (bool, error) { return h.FS.Exists(constants.KubeletClientCert), nil }); err != nil {
+			return &cmdutil.Error{Code: cmdutil.ExitTimeout, Err: fmt.Errorf("kubelet has no client certificate at %s", constants.KubeletClientCert),
+				Hint: "kubelet's TLS bootstrap did not finish: check 'kubectl get csr' and kubelet's log"}
+		}
+	}
+	if err := w.WriteFile(constants.OpenYurtKubeletConfig, kc, 0o600); err != nil {
+		return err
+	}
+	flags := kubeletFlags(o.NodeName, o.nodeLabels(), "--kubeconfig="+constants.OpenYurtKubeletConfig)
+	if err := w.WriteFile(constants.KubeletFlagsEnvFile, flags, 0o644); err != nil {
+		return err
+	}
+	if d.DryRun() {
+		fmt.Fprintf(d.IO().Out, "[dryrun] would restart %s\n", constants.KubeletService)
+		return nil
+	}
+	d.KubeletStarted(true)
+	if err := d.Host().Init.ServiceRestart(constants.KubeletService); err != nil {
+		return fmt.Errorf("restart kubelet: %w", err)
+	}
+	d.IO().Logf("kubelet-yurthub", "kubelet now talks to the cluster through yurthub (%s, kubeconfig %s)",
+		constants.YurthubProxyURL, constants.OpenYurtKubeletConfig)
+	return nil
+}
+
+func runWaitReady(d Data) error {
+	if d.DryRun() {
+		fmt.Fprintf(d.IO().Out, "[dryrun] would wait for Node %q to be Ready through %s\n", d.Options().NodeName, constants.YurthubProxyURL)
+		return nil
+	}
+	name := d.Options().NodeName
+	client, err := d.YurthubClient()
+	if err != nil {
+		return err
+	}
+	d.IO().Logf("wait-ready", "Waiting up to %s for Node %q to be Ready", d.Options().Timeout.Duration, name)
+	last := "not found yet"
+	err = poll(d, func(ctx context.Context) (bool, error) {
+		n, err := client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			last = err.Error()
+			return false, nil
+		}
+		for _, c := range n.Status.Conditions {
+			if c.Type == corev1.NodeReady {
+				last = fmt.Sprintf("Ready=%s %s", c.Status, c.Message)
+				return c.Status == corev1.ConditionTrue, nil
+			}
+		}
+		last = "no Ready condition yet"
+		return false, nil
+	})
+	if err != nil {
+		return &cmdutil.Error{Code: cmdutil.ExitTimeout,
+			Err:  fmt.Errorf("node %q was not Ready within %s (last: %s)", name, d.Options().Timeout.Duration, last),
+			Hint: "check the CNI plugin (a node without pod network stays NotReady) and kubelet's log"}
+	}
+	d.IO().Logf("wait-ready", "Node %q is Ready", name)
+	return nil
+}
+
+// poll calls cond every PollInterval until it is true, the join timeout
+// passes, or the context ends.
+func poll(d Data, cond func(context.Context) (bool, error)) error {
+	ctx, cancel := context.WithTimeout(d.Context(), d.Options().Timeout.Duration)
+	defer cancel()
+	t := time.NewTicker(d.PollInterval())
+	defer t.Stop()
+	for {
+		ok, err := cond(ctx)
+		if err != nil {
+			return err
+		}
+		if ok {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
