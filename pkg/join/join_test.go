@@ -25,8 +25,8 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	certutil "k8s.io/client-go/util/cert"
 	"k8s.io/cluster-bootstrap/token/jws"
-	"k8s.io/kubernetes/cmd/kubeadm/app/util/pubkeypin"
 	kubeletv1beta1 "k8s.io/kubelet/config/v1beta1"
+	"k8s.io/kubernetes/cmd/kubeadm/app/util/pubkeypin"
 	"sigs.k8s.io/yaml"
 
 	"github.com/yurtadm/yurtadm/pkg/cmdutil"
@@ -186,14 +186,14 @@ func TestJoinWritesEverythingAndWaitsThroughYurthub(t *testing.T) {
 
 	// Files and modes: credentials 0600.
 	for p, want := range map[string]os.FileMode{
-		constants.CACertPath:            0o644,
+		constants.CACertPath:             0o644,
 		constants.KubeletBootstrapConfig: 0o600,
-		constants.KubeletConfigFile:     0o644,
-		constants.KubeletFlagsEnvFile:   0o644,
-		constants.KubeletDropInFile:     0o644,
-		constants.YurthubManifest:       0o644,
-		constants.OpenYurtKubeletConfig: 0o600,
-		constants.JoinStateFile:         0o600,
+		constants.KubeletConfigFile:      0o644,
+		constants.KubeletFlagsEnvFile:    0o644,
+		constants.KubeletDropInFile:      0o644,
+		constants.YurthubManifest:        0o644,
+		constants.OpenYurtKubeletConfig:  0o600,
+		constants.JoinStateFile:          0o600,
 	} {
 		if got := hh.mode(p); got != want {
 			t.Errorf("%s: mode %04o, want %04o", p, got, want)
