@@ -42,7 +42,12 @@ before it joins again.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		// No arguments: print help, exit 0. An unknown subcommand is an error.
-		Args: cobra.NoArgs,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return cmdutil.Usagef("see '"+name+" --help' for the commands", "unknown command %q for %q", args[0], name)
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	root.SetIn(s.In)

@@ -1,0 +1,58 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/yurtadm/yurtadm/pkg/cmdutil"
+)
+
+func run(args ...string) (int, string, string) {
+	var out, errOut bytes.Buffer
+	code := Run(args, cmdutil.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
+	return code, out.String(), errOut.String()
+}
+
+func TestVersion(t *testing.T) {
+	code, out, _ := run("yurtadm", "version")
+	if code != 0 || !strings.HasPrefix(out, "yurtadm ") || !strings.Contains(out, "Kubernetes v1.34.4") || !strings.Contains(out, "OpenYurt v1.7.0") {
+		t.Fatalf("code %d out %q", code, out)
+	}
+	code, out, _ = run("yurtadm", "version", "-o", "json")
+	var info map[string]string
+	if code != 0 || json.Unmarshal([]byte(out), &info) != nil || info["kubernetesVersion"] != "v1.34.4" || info["gitVersion"] == "" {
+		t.Fatalf("json: code %d out %q", code, out)
+	}
+	code, _, errOut := run("yurtadm", "version", "-o", "yaml")
+	if code != cmdutil.ExitUsage || !strings.Contains(errOut, `unknown output format "yaml"`) {
+		t.Fatalf("bad -o: code %d err %q", code, errOut)
+	}
+}
+
+func TestNamesAndErrors(t *testing.T) {
+	tests := []struct {
+		name     string
+		args     []string
+		code     int
+		contains string
+	}{
+		{"yurtctl name", []string{"/usr/local/bin/yurtctl", "--help"}, 0, "yurtctl"},
+		{"yurtadm name", []string{"yurtadm", "--help"}, 0, "yurtadm [command]"},
+		{"unknown command", []string{"yurtadm", "frobnicate"}, cmdutil.ExitUsage, "unknown command"},
+		{"unknown flag", []string{"yurtadm", "version", "--frob"}, cmdutil.ExitUsage, "unknown flag: --frob"},
+		{"join without endpoint", []string{"yurtadm", "join", "--token", "abcdef.0123456789abcdef", "--discovery-token-unsafe-skip-ca-verification", "--skip-phases", "preflight"}, cmdutil.ExitUsage, "endpoint is missing"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errOut := run(tc.args...)
+			if code != tc.code || !strings.Contains(out+errOut, tc.contains) {
+				t.Fatalf("code %d (want %d), output %q %q", code, tc.code, out, errOut)
+			}
+			if code != 0 && strings.Count(errOut, "error: ") != 1 {
+				t.Errorf("the error must be printed exactly once: %q", errOut)
+			}
+		})
+	}
+}
