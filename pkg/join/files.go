@@ -1,7 +1,6 @@
 package join
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -12,16 +11,8 @@ import (
 	"github.com/yurtadm/yurtadm/pkg/cmdutil"
 	"github.com/yurtadm/yurtadm/pkg/constants"
 	"github.com/yurtadm/yurtadm/pkg/host"
+	"github.com/yurtadm/yurtadm/pkg/joinstate"
 )
-
-// State is what join leaves in constants.JoinStateFile for reset: the files
-// it wrote and whether it wrote the kubelet drop-in. It never holds secrets.
-type State struct {
-	Version     int      `json:"version"`
-	Files       []string `json:"files"`
-	CreatedDirs []string `json:"createdDirs,omitempty"`
-	DropIn      bool     `json:"dropIn"`
-}
 
 // undo is how to put one path back as it was before this run.
 type undo struct {
@@ -100,7 +91,6 @@ func (w *writer) record(p string, dropIn bool) error {
 		}
 	}
 	st.DropIn = st.DropIn || dropIn
-	b, _ := json.MarshalIndent(st, "", "  ")
 	if !w.touched[constants.JoinStateFile] {
 		u := undo{path: constants.JoinStateFile}
 		if old, err := w.fs.ReadFile(constants.JoinStateFile); err == nil {
@@ -112,16 +102,17 @@ func (w *writer) record(p string, dropIn bool) error {
 	if err := w.mkdirs(filepath.Dir(constants.JoinStateFile)); err != nil {
 		return err
 	}
-	return w.fs.WriteFileAtomic(constants.JoinStateFile, append(b, '\n'), 0o600)
+	return w.fs.WriteFileAtomic(constants.JoinStateFile, st.Marshal(), 0o600)
 }
 
-func (w *writer) loadState() State {
-	st := State{Version: 1}
-	if b, err := w.fs.ReadFile(constants.JoinStateFile); err == nil {
-		_ = json.Unmarshal(b, &st)
-		st.Version = 1
+// loadState reads the state an earlier phase or run left; an unreadable
+// one is started afresh (reset falls back to the well-known paths).
+func (w *writer) loadState() joinstate.State {
+	st, err := joinstate.Read(w.fs)
+	if err != nil || st == nil {
+		return joinstate.State{Version: joinstate.Version}
 	}
-	return st
+	return *st
 }
 
 // markDropIn notes in the state file that join wrote the kubelet drop-in.

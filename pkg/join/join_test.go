@@ -6,7 +6,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -34,6 +33,7 @@ import (
 	"github.com/yurtadm/yurtadm/pkg/discovery"
 	"github.com/yurtadm/yurtadm/pkg/host"
 	"github.com/yurtadm/yurtadm/pkg/host/hosttest"
+	"github.com/yurtadm/yurtadm/pkg/joinstate"
 )
 
 const (
@@ -259,9 +259,9 @@ func TestJoinWritesEverythingAndWaitsThroughYurthub(t *testing.T) {
 	}
 
 	// The state file lists what was written, for reset.
-	var st State
-	if err := json.Unmarshal(hh.read(constants.JoinStateFile), &st); err != nil {
-		t.Fatal(err)
+	st, err := joinstate.Read(hh.h.FS)
+	if err != nil || st == nil {
+		t.Fatalf("state: %v", err)
 	}
 	if !st.DropIn || !contains(st.Files, constants.YurthubManifest) || !contains(st.Files, constants.OpenYurtKubeletConfig) {
 		t.Errorf("state = %+v", st)

@@ -21,6 +21,7 @@ import (
 	"github.com/yurtadm/yurtadm/pkg/cmdutil"
 	"github.com/yurtadm/yurtadm/pkg/cri"
 	"github.com/yurtadm/yurtadm/pkg/host"
+	"github.com/yurtadm/yurtadm/pkg/joinstate"
 )
 
 // Flag names.
@@ -193,6 +194,6 @@ func newResetData(ctx context.Context, s cmdutil.IOStreams, o *options, dp deps)
 		confirm: dp.confirm, geteuid: dp.geteuid,
 		report: &report{streams: s, dryRun: o.dryRun}}
 	// Read it now: remove-files takes /var/lib/openyurt, and the state in it, away.
-	d.state, d.stateErr = readJoinState(h.FS)
+	d.state, d.stateErr = joinstate.Read(h.FS)
 	return d, nil
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/yurtadm/yurtadm/pkg/cmdutil"
 	"github.com/yurtadm/yurtadm/pkg/cri"
 	"github.com/yurtadm/yurtadm/pkg/host"
+	"github.com/yurtadm/yurtadm/pkg/joinstate"
 )
 
 // ResetData is what the reset phases need. Phases ask it instead of
@@ -28,7 +29,7 @@ type ResetData interface {
 	Unmounter() Unmounter
 	// JoinState is what yurtadm join recorded, read before anything was
 	// removed; nil when the node has no state file.
-	JoinState() (*joinState, error)
+	JoinState() (*joinstate.State, error)
 	// Report collects the outcome of every step.
 	Report() *report
 	// Context is cancelled when the user interrupts reset.
@@ -47,7 +48,7 @@ type resetData struct {
 	confirm   func(s cmdutil.IOStreams, question, forceFlag string) error
 	geteuid   func() int
 
-	state    *joinState
+	state    *joinstate.State
 	stateErr error
 
 	report *report
@@ -58,13 +59,13 @@ type resetData struct {
 
 var _ ResetData = &resetData{}
 
-func (d *resetData) Host() *host.Host               { return d.host }
-func (d *resetData) DryRun() bool                   { return d.opts.dryRun }
-func (d *resetData) Unmounter() Unmounter           { return d.unmounter }
-func (d *resetData) JoinState() (*joinState, error) { return d.state, d.stateErr }
-func (d *resetData) Report() *report                { return d.report }
-func (d *resetData) Context() context.Context       { return d.ctx }
-func (d *resetData) IO() cmdutil.IOStreams          { return d.streams }
+func (d *resetData) Host() *host.Host                     { return d.host }
+func (d *resetData) DryRun() bool                         { return d.opts.dryRun }
+func (d *resetData) Unmounter() Unmounter                 { return d.unmounter }
+func (d *resetData) JoinState() (*joinstate.State, error) { return d.state, d.stateErr }
+func (d *resetData) Report() *report                      { return d.report }
+func (d *resetData) Context() context.Context             { return d.ctx }
+func (d *resetData) IO() cmdutil.IOStreams                { return d.streams }
 
 // confirmQuestion is asked before reset changes anything.
 const confirmQuestion = "[reset] WARNING: changes will be made to this host. Proceed?"

@@ -12,6 +12,7 @@ import (
 
 	"github.com/yurtadm/yurtadm/pkg/constants"
 	"github.com/yurtadm/yurtadm/pkg/host"
+	"github.com/yurtadm/yurtadm/pkg/joinstate"
 )
 
 // kubeletFiles are the kubelet files yurtadm join writes, as kubeadm join
@@ -210,7 +211,7 @@ func cleanKubeletDir(d ResetData, phase string) {
 }
 
 // dropInPaths are the drop-ins reset may remove when join says it wrote one.
-func dropInPaths(st *joinState) []string {
+func dropInPaths(st *joinstate.State) []string {
 	out := []string{constants.KubeletDropInFile}
 	for _, f := range st.Files {
 		if isKubeletDropIn(f) && f != constants.KubeletDropInFile {

@@ -1,4 +1,4 @@
-package reset
+package joinstate
 
 import (
 	"slices"
@@ -13,19 +13,19 @@ func TestReadJoinState(t *testing.T) {
 	tests := []struct {
 		name    string
 		content string // "" plants no file
-		want    *joinState
+		want    *State
 		wantErr string
 	}{
 		{name: "no state file", want: nil},
 		{
 			name:    "what join writes",
 			content: `{"version":1,"files":["/etc/kubernetes/manifests/yurthub.yaml"],"createdDirs":["/var/lib/openyurt"],"dropIn":true}`,
-			want:    &joinState{Version: 1, Files: []string{"/etc/kubernetes/manifests/yurthub.yaml"}, CreatedDirs: []string{"/var/lib/openyurt"}, DropIn: true},
+			want:    &State{Version: 1, Files: []string{"/etc/kubernetes/manifests/yurthub.yaml"}, CreatedDirs: []string{"/var/lib/openyurt"}, DropIn: true},
 		},
 		{
 			name:    "fields reset does not know are ignored; paths are cleaned",
 			content: `{"version":1,"files":["/etc//kubernetes/kubelet.conf"],"dropIn":false,"writtenBy":"v1.2.3"}`,
-			want:    &joinState{Version: 1, Files: []string{"/etc/kubernetes/kubelet.conf"}},
+			want:    &State{Version: 1, Files: []string{"/etc/kubernetes/kubelet.conf"}},
 		},
 		{name: "newer version", content: `{"version":2,"files":[]}`, wantErr: "version 2"},
 		{name: "not JSON", content: `{"version":1,`, wantErr: "parse"},
@@ -38,7 +38,7 @@ func TestReadJoinState(t *testing.T) {
 			if tc.content != "" {
 				hosttest.WriteFile(t, h, constants.JoinStateFile, tc.content)
 			}
-			got, err := readJoinState(h.FS)
+			got, err := Read(h.FS)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("err = %v, want one with %q", err, tc.wantErr)
@@ -54,27 +54,6 @@ func TestReadJoinState(t *testing.T) {
 			if got != nil && (got.Version != tc.want.Version || got.DropIn != tc.want.DropIn ||
 				!slices.Equal(got.Files, tc.want.Files) || !slices.Equal(got.CreatedDirs, tc.want.CreatedDirs)) {
 				t.Errorf("state = %+v, want %+v", got, tc.want)
-			}
-		})
-	}
-}
-
-func TestParseMountPoints(t *testing.T) {
-	tests := []struct {
-		name  string
-		table string
-		want  []string
-	}{
-		{"plain", "proc /proc proc rw 0 0\n/dev/sda1 / ext4 rw 0 0\n", []string{"/proc", "/"}},
-		{"escaped space and tab", `tmpfs /a\040b\011c tmpfs rw 0 0`, []string{"/a b\tc"}},
-		{"escaped backslash", `tmpfs /a\134b tmpfs rw 0 0`, []string{`/a\b`}},
-		{"not an escape", `tmpfs /a\9 tmpfs rw 0 0`, []string{`/a\9`}},
-		{"short and blank lines", "\nnone\n", nil},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := parseMountPoints(tc.table); !slices.Equal(got, tc.want) {
-				t.Errorf("got %q, want %q", got, tc.want)
 			}
 		})
 	}
