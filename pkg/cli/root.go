@@ -17,6 +17,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/yurtadm/yurtadm/pkg/cmdutil"
+	"github.com/yurtadm/yurtadm/pkg/convert"
 	"github.com/yurtadm/yurtadm/pkg/join"
 	"github.com/yurtadm/yurtadm/pkg/preflight"
 	"github.com/yurtadm/yurtadm/pkg/reset"
@@ -66,6 +67,7 @@ before it joins again.`,
 
 	root.AddCommand(
 		join.NewCommand(s),
+		convert.NewCommand(s),
 		reset.NewCommand(s),
 		preflight.NewCommand(s),
 		newVersionCommand(s),
