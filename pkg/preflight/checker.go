@@ -42,8 +42,10 @@ const IgnoreAll = "all"
 // names of checks. Names are case-insensitive; "all" ignores everything.
 func ParseIgnore(values []string, checks []Checker) (sets.Set[string], error) {
 	known := sets.New[string]()
+	var names []string // as the checks spell them, for the hint
 	for _, c := range checks {
 		known.Insert(strings.ToLower(c.Name()))
+		names = append(names, c.Name())
 	}
 	ignore := sets.New[string]()
 	for _, v := range values {
@@ -53,7 +55,7 @@ func ParseIgnore(values []string, checks []Checker) (sets.Set[string], error) {
 				continue
 			}
 			if item != IgnoreAll && !known.Has(item) {
-				return nil, cmdutil.Usagef("valid names: "+strings.Join(sets.List(known), ", ")+", or all",
+				return nil, cmdutil.Usagef("valid names (in any case): "+strings.Join(names, ", ")+", or all",
 					"unknown preflight check %q in --ignore-preflight-errors", item)
 			}
 			ignore.Insert(item)
