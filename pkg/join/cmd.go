@@ -13,6 +13,7 @@ import (
 	"github.com/lithammer/dedent"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/kubernetes/cmd/kubeadm/app/cmd/phases/workflow"
@@ -20,6 +21,7 @@ import (
 	"github.com/yurtadm/yurtadm/pkg/cmdutil"
 	"github.com/yurtadm/yurtadm/pkg/constants"
 	"github.com/yurtadm/yurtadm/pkg/host"
+	"github.com/yurtadm/yurtadm/pkg/preflight"
 )
 
 // Env holds what a test replaces: the host, clients and endpoints.
@@ -31,6 +33,8 @@ type Env struct {
 	HealthzURL string
 	ProxyURL   string
 	Poll       time.Duration
+	// Preflight is the machine as the preflight checks see it (zero: real).
+	Preflight preflight.Env
 }
 
 // DefaultEnv is the real machine.
@@ -127,22 +131,31 @@ func newJoinData(cmd *cobra.Command, args []string, opts *Options, s cmdutil.IOS
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
+	h := env.Host(opts.HostRoot)
+	// Unknown --ignore-preflight-errors names are bad input: refuse them
+	// before anything runs. Building the checks touches nothing.
+	if _, err := preflight.ParseIgnore(opts.IgnorePreflightErrors, preflight.JoinChecks(h, preflight.Options{})); err != nil {
+		return nil, err
+	}
+	if skip, _ := cmd.Flags().GetStringSlice("skip-phases"); sets.New(skip...).Has(PhasePreflight) {
+		opts.skipPreflight = true
+	}
 	ctx := cmd.Context()
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	h := env.Host(opts.HostRoot)
 	return &joinData{
-		ctx:        ctx,
-		opts:       opts,
-		host:       h,
-		io:         s,
-		files:      newWriter(h.FS, s, opts.DryRun, opts.redact),
-		http:       env.HTTP,
-		client:     env.NewClient,
-		healthzURL: env.HealthzURL,
-		proxyURL:   env.ProxyURL,
-		poll:       env.Poll,
+		ctx:          ctx,
+		opts:         opts,
+		host:         h,
+		io:           s,
+		files:        newWriter(h.FS, s, opts.DryRun, opts.redact),
+		http:         env.HTTP,
+		client:       env.NewClient,
+		healthzURL:   env.HealthzURL,
+		proxyURL:     env.ProxyURL,
+		poll:         env.Poll,
+		preflightEnv: env.Preflight,
 	}, nil
 }
 

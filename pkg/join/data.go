@@ -13,6 +13,7 @@ import (
 	"github.com/yurtadm/yurtadm/pkg/cri"
 	"github.com/yurtadm/yurtadm/pkg/discovery"
 	"github.com/yurtadm/yurtadm/pkg/host"
+	"github.com/yurtadm/yurtadm/pkg/preflight"
 )
 
 // Data is what the join phases ask for. Phases never build clients, hosts
@@ -39,6 +40,8 @@ type Data interface {
 	KubeletStarted(bool) bool
 	// PollInterval between checks while waiting.
 	PollInterval() time.Duration
+	// PreflightEnv is the machine as the preflight checks see it.
+	PreflightEnv() preflight.Env
 }
 
 type joinData struct {
@@ -52,6 +55,7 @@ type joinData struct {
 
 	healthzURL, proxyURL string
 	poll                 time.Duration
+	preflightEnv         preflight.Env
 
 	once       sync.Once
 	discovered *discovery.Result
@@ -71,6 +75,7 @@ func (d *joinData) Files() *writer              { return d.files }
 func (d *joinData) HTTP() *http.Client          { return d.http }
 func (d *joinData) YurthubHealthzURL() string   { return d.healthzURL }
 func (d *joinData) PollInterval() time.Duration { return d.poll }
+func (d *joinData) PreflightEnv() preflight.Env { return d.preflightEnv }
 
 func (d *joinData) KubeletStarted(set bool) bool {
 	if set {

@@ -34,6 +34,7 @@ import (
 	"github.com/yurtadm/yurtadm/pkg/host"
 	"github.com/yurtadm/yurtadm/pkg/host/hosttest"
 	"github.com/yurtadm/yurtadm/pkg/joinstate"
+	"github.com/yurtadm/yurtadm/pkg/preflight"
 )
 
 const (
@@ -113,6 +114,7 @@ func newHarness(t *testing.T, c *cluster) *harness {
 	hh.h, hh.init, hh.exec = hosttest.New(t)
 	hosttest.WriteFile(t, hh.h, "/run/containerd/containerd.sock", "")
 	hh.exec.Path = map[string]bool{"kubelet": true}
+	hh.exec.Answers["kubelet --version"] = hosttest.Answer{Out: "Kubernetes v1.34.4\n"}
 	// A started kubelet bootstraps its client certificate.
 	hh.init.OnStart = func(string) {
 		hosttest.WriteFile(t, hh.h, constants.KubeletClientCert, "cert")
@@ -497,5 +499,72 @@ func TestJoinWaitReadyTimesOut(t *testing.T) {
 	}
 	if hh.h.FS.Exists(constants.YurthubManifest) {
 		t.Errorf("a failed join must roll back its files")
+	}
+}
+
+func TestJoinRefusesKubeletNewerThanCluster(t *testing.T) {
+	c := newCluster(t, testToken, true)
+	hh := newHarness(t, c)
+	hh.exec.Answers["kubelet --version"] = hosttest.Answer{Out: "Kubernetes v1.35.0\n"}
+	before := hosttest.Tree(t, hh.h)
+	args := []string{"phase", "discovery", testServer, "--token", testToken, "--discovery-token-ca-cert-hash", c.caHash, "--node-name", "edge-1"}
+	err := hh.run(args...)
+	if err == nil || cmdutil.ExitCode(err) != cmdutil.ExitPreflight || !strings.Contains(err.Error(), "KubeletVersion") {
+		t.Fatalf("err = %v (exit %d), want the KubeletVersion check to fail", err, cmdutil.ExitCode(err))
+	}
+	if after := hosttest.Tree(t, hh.h); strings.Join(after, "\n") != strings.Join(before, "\n") {
+		t.Errorf("host changed")
+	}
+	if err := hh.run(append(args, "--ignore-preflight-errors", "KubeletVersion")...); err != nil {
+		t.Fatalf("ignored by name, the skew must only warn: %v", err)
+	}
+	if !strings.Contains(hh.stderr.String(), "KubeletVersion") {
+		t.Errorf("the ignored skew is not reported: %s", hh.stderr.String())
+	}
+}
+
+// preflightEnv is a machine where every check that does not read files passes.
+func preflightEnv() preflight.Env {
+	return preflight.Env{
+		Geteuid:  func() int { return 0 },
+		Hostname: func() (string, error) { return "edge-1", nil },
+		PortFree: func(int) error { return nil },
+		DType:    func(string) (bool, error) { return true, nil },
+		DialUnix: func(string) error { return nil },
+	}
+}
+
+func TestJoinOnAJoinedNodeStopsInPreflight(t *testing.T) {
+	c := newCluster(t, testToken, true)
+	hh := newHarness(t, c)
+	hh.env.Preflight = preflightEnv()
+	hh.exec.Answers["crictl --runtime-endpoint unix:///run/containerd/containerd.sock info"] = hosttest.Answer{Out: "{}"}
+	hosttest.WriteFile(t, hh.h, constants.YurthubServerCert, "stale")
+	hosttest.WriteFile(t, hh.h, constants.KubeletKubeconfig, "joined")
+	before := hosttest.Tree(t, hh.h)
+	args := baseArgs(c)
+	args = append(args[:5], args[7:]...) // no --skip-phases: preflight runs
+	err := hh.run(args...)
+	if err == nil || cmdutil.ExitCode(err) != cmdutil.ExitPreflight {
+		t.Fatalf("err = %v (exit %d), want a preflight failure", err, cmdutil.ExitCode(err))
+	}
+	for _, want := range []string{"YurthubPKI", "KubeletConf", "yurtadm reset"} {
+		if !strings.Contains(err.Error()+cmdutil.Hint(err), want) {
+			t.Errorf("error lacks %q: %v / %s", want, err, cmdutil.Hint(err))
+		}
+	}
+	if after := hosttest.Tree(t, hh.h); strings.Join(after, "\n") != strings.Join(before, "\n") {
+		t.Errorf("preflight failure changed the host")
+	}
+	if c.clients != 0 {
+		t.Errorf("join went to the network after preflight failed")
+	}
+}
+
+func TestJoinRejectsUnknownIgnoreName(t *testing.T) {
+	hh := newHarness(t, nil)
+	err := hh.run(testServer, "--token", testToken, "--discovery-token-unsafe-skip-ca-verification", "--ignore-preflight-errors", "NoSuchCheck")
+	if err == nil || cmdutil.ExitCode(err) != cmdutil.ExitUsage || !strings.Contains(err.Error(), "nosuchcheck") {
+		t.Fatalf("err = %v", err)
 	}
 }

@@ -66,6 +66,12 @@ type Options struct {
 	HostRoot                 string            `json:"-"`
 	Output                   string            `json:"-"`
 	ConfigFile               string            `json:"-"`
+
+	// nodeNameGiven is set when --node-name or the file named the node.
+	nodeNameGiven bool
+	// skipPreflight is set when --skip-phases skips preflight: the
+	// kubelet skew check in discovery is then a warning too.
+	skipPreflight bool
 }
 
 // metaDuration reads "5m" style durations from YAML.
@@ -261,6 +267,7 @@ func (o *Options) loadConfig(fs *pflag.FlagSet) error {
 
 // complete fills defaults that depend on other values.
 func (o *Options) complete(hostname func() (string, error)) error {
+	o.nodeNameGiven = o.NodeName != ""
 	if o.NodeName == "" {
 		h, err := hostname()
 		if err != nil {
