@@ -9,13 +9,13 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/kubernetes/cmd/kubeadm/app/cmd/phases/workflow"
 
 	"github.com/yurtadm/yurtadm/pkg/cmdutil"
 	"github.com/yurtadm/yurtadm/pkg/constants"
+	"github.com/yurtadm/yurtadm/pkg/kube"
 )
 
 // PhaseControlPlane installs what yurthub needs from the cluster.
@@ -64,7 +64,7 @@ func (d *convertData) Clients() (Clients, error) {
 
 // RealClients builds clients for cfg.
 func RealClients(cfg *rest.Config) (Clients, error) {
-	kc, err := kubernetes.NewForConfig(cfg)
+	kc, err := kube.New(cfg)
 	if err != nil {
 		return Clients{}, err
 	}

@@ -14,9 +14,9 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/yurtadm/yurtadm/pkg/constants"
+	"github.com/yurtadm/yurtadm/pkg/kube"
 )
 
 // Names of the objects the control-plane phase owns. They carry
@@ -35,7 +35,7 @@ var (
 
 // Clients are what the control-plane phase talks to.
 type Clients struct {
-	Kube    kubernetes.Interface
+	Kube    kube.Interface
 	Dynamic dynamic.Interface
 }
 
@@ -107,7 +107,7 @@ func yurthubRules() []rbacv1.PolicyRule {
 	}
 }
 
-func ensureClusterRole(ctx context.Context, kc kubernetes.Interface) (string, error) {
+func ensureClusterRole(ctx context.Context, kc kube.Interface) (string, error) {
 	want := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: YurthubClusterRole, Labels: managedLabels()}, Rules: yurthubRules()}
 	api := kc.RbacV1().ClusterRoles()
 	got, err := api.Get(ctx, want.Name, metav1.GetOptions{})
@@ -126,7 +126,7 @@ func ensureClusterRole(ctx context.Context, kc kubernetes.Interface) (string, er
 	return "updated", err
 }
 
-func ensureClusterRoleBinding(ctx context.Context, kc kubernetes.Interface) (string, error) {
+func ensureClusterRoleBinding(ctx context.Context, kc kube.Interface) (string, error) {
 	want := &rbacv1.ClusterRoleBinding{
 		ObjectMeta: metav1.ObjectMeta{Name: YurthubClusterRole, Labels: managedLabels()},
 		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: YurthubClusterRole},
@@ -158,7 +158,7 @@ func ensureClusterRoleBinding(ctx context.Context, kc kubernetes.Interface) (str
 
 // ensureHubConfigMap creates yurt-hub-cfg. An existing one is left as it
 // is: operators tune cache_agents there.
-func ensureHubConfigMap(ctx context.Context, kc kubernetes.Interface, ns string) (string, error) {
+func ensureHubConfigMap(ctx context.Context, kc kube.Interface, ns string) (string, error) {
 	api := kc.CoreV1().ConfigMaps(ns)
 	_, err := api.Get(ctx, constants.YurthubConfigMap, metav1.GetOptions{})
 	if err == nil {

@@ -23,7 +23,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
@@ -34,6 +33,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/yurtadm/yurtadm/pkg/cmdutil"
+	"github.com/yurtadm/yurtadm/pkg/kube"
 )
 
 // Names of kubeadm's ConfigMaps in kube-system.
@@ -61,9 +61,9 @@ type Options struct {
 	UnsafeSkipCAVerification bool
 	// Timeout bounds each request (default 30s).
 	Timeout time.Duration
-	// NewClient builds a client for a config; nil means kubernetes.NewForConfig.
+	// NewClient builds a client for a config; nil means kube.New.
 	// Tests hand in fakes here.
-	NewClient func(*rest.Config) (kubernetes.Interface, error)
+	NewClient func(*rest.Config) (kube.Interface, error)
 }
 
 // Result is what discovery learned about the cluster.
@@ -158,11 +158,11 @@ func (o *Options) Validate() error {
 	return ValidateCAHashes(o.CACertHashes, o.UnsafeSkipCAVerification)
 }
 
-func (o *Options) client(cfg *rest.Config) (kubernetes.Interface, error) {
+func (o *Options) client(cfg *rest.Config) (kube.Interface, error) {
 	if o.NewClient != nil {
 		return o.NewClient(cfg)
 	}
-	return kubernetes.NewForConfig(cfg)
+	return kube.New(cfg)
 }
 
 // Error kinds, for tests and exit codes.
@@ -280,7 +280,7 @@ func getClusterInfo(ctx context.Context, o Options, cfg *rest.Config) (*corev1.C
 		"check the address and port, that kube-apiserver runs, and that no firewall blocks the port from this node")
 }
 
-func getConfigMap(ctx context.Context, client kubernetes.Interface, name string) (*corev1.ConfigMap, error) {
+func getConfigMap(ctx context.Context, client kube.Interface, name string) (*corev1.ConfigMap, error) {
 	cm, err := client.CoreV1().ConfigMaps(metav1.NamespaceSystem).Get(ctx, name, metav1.GetOptions{})
 	if err == nil {
 		return cm, nil

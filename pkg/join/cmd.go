@@ -14,13 +14,13 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"k8s.io/apimachinery/pkg/util/sets"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/kubernetes/cmd/kubeadm/app/cmd/phases/workflow"
 
 	"github.com/yurtadm/yurtadm/pkg/cmdutil"
 	"github.com/yurtadm/yurtadm/pkg/constants"
 	"github.com/yurtadm/yurtadm/pkg/host"
+	"github.com/yurtadm/yurtadm/pkg/kube"
 	"github.com/yurtadm/yurtadm/pkg/preflight"
 )
 
@@ -28,7 +28,7 @@ import (
 type Env struct {
 	Host       func(root string) *host.Host
 	Hostname   func() (string, error)
-	NewClient  func(*rest.Config) (kubernetes.Interface, error)
+	NewClient  func(*rest.Config) (kube.Interface, error)
 	HTTP       *http.Client
 	HealthzURL string
 	ProxyURL   string

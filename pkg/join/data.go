@@ -6,13 +6,13 @@ import (
 	"sync"
 	"time"
 
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
 	"github.com/yurtadm/yurtadm/pkg/cmdutil"
 	"github.com/yurtadm/yurtadm/pkg/cri"
 	"github.com/yurtadm/yurtadm/pkg/discovery"
 	"github.com/yurtadm/yurtadm/pkg/host"
+	"github.com/yurtadm/yurtadm/pkg/kube"
 	"github.com/yurtadm/yurtadm/pkg/preflight"
 )
 
@@ -31,7 +31,7 @@ type Data interface {
 	// Files writes host files with rollback and the state file.
 	Files() *writer
 	// YurthubClient talks to the API server through yurthub's local proxy.
-	YurthubClient() (kubernetes.Interface, error)
+	YurthubClient() (kube.Interface, error)
 	// HTTP is the client for yurthub's health endpoints.
 	HTTP() *http.Client
 	// Endpoints of yurthub on this node.
@@ -51,7 +51,7 @@ type joinData struct {
 	io     cmdutil.IOStreams
 	files  *writer
 	http   *http.Client
-	client func(*rest.Config) (kubernetes.Interface, error)
+	client func(*rest.Config) (kube.Interface, error)
 
 	healthzURL, proxyURL string
 	poll                 time.Duration
@@ -114,10 +114,10 @@ func (d *joinData) CRIEndpoint() (string, error) {
 	return ep, nil
 }
 
-func (d *joinData) YurthubClient() (kubernetes.Interface, error) {
+func (d *joinData) YurthubClient() (kube.Interface, error) {
 	cfg := &rest.Config{Host: d.proxyURL, Timeout: 10 * time.Second, UserAgent: "yurtadm"}
 	if d.client != nil {
 		return d.client(cfg)
 	}
-	return kubernetes.NewForConfig(cfg)
+	return kube.New(cfg)
 }

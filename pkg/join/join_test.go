@@ -18,7 +18,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -34,6 +33,7 @@ import (
 	"github.com/yurtadm/yurtadm/pkg/host"
 	"github.com/yurtadm/yurtadm/pkg/host/hosttest"
 	"github.com/yurtadm/yurtadm/pkg/joinstate"
+	"github.com/yurtadm/yurtadm/pkg/kube"
 	"github.com/yurtadm/yurtadm/pkg/preflight"
 )
 
@@ -130,7 +130,7 @@ func newHarness(t *testing.T, c *cluster) *harness {
 	hh.env = Env{
 		Host:     func(string) *host.Host { return hh.h },
 		Hostname: func() (string, error) { return "Edge-1", nil },
-		NewClient: func(*rest.Config) (kubernetes.Interface, error) {
+		NewClient: func(*rest.Config) (kube.Interface, error) {
 			if c == nil {
 				t.Fatal("join built an API client although it should have stopped before any network access")
 			}
