@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The project's test command (`make test`; CI runs it through .ci/run):
+#   1. the Debian packages the tests need      hack/install-deps.sh
+#   2. the real control-plane binaries         hack/tools.sh (cached outside the repo)
+#   3. go vet ./...
+#   4. unit tests: go test on every package but test/integration
+#   5. real-cluster tests: go test -count=1 -v ./test/integration/...
+#      (etcd, kube-apiserver and kube-controller-manager on this machine,
+#      set up by kubeadm; see test/framework)
+# It stops at the first failure with a non-zero exit. The output ends with
+# go test's own summary of the integration tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { echo "=== [test.sh] $*" >&2; }
+
+step "install dependencies"
+bash hack/install-deps.sh
+
+step "build kube-apiserver, kube-controller-manager, kubeadm (hack/tools.sh)"
+YURTADM_TOOLS_BIN=$(bash hack/tools.sh kube-apiserver kube-controller-manager kubeadm | tail -n 1)
+export YURTADM_TOOLS_BIN
+step "YURTADM_TOOLS_BIN=$YURTADM_TOOLS_BIN"
+
+step "go vet ./..."
+go vet ./...
+
+step "unit tests"
+mapfile -t unit < <(go list ./... | grep -v '/test/integration$')
+go test "${unit[@]}"
+
+step "integration tests against a real control plane"
+go test -count=1 -v -timeout 20m ./test/integration/...
