@@ -2,6 +2,7 @@ package framework
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -342,6 +343,57 @@ func (cp *ControlPlane) startControllerManager(kubeconfigDir, dryRunDir string) 
 	return nil
 }
 
+// StartScheduler starts kube-scheduler as a host process with the flags
+// kubeadm's dry run wrote for it and a scheduler.conf from kubeadm's
+// kubeconfig phase, so that pods of a node joined to this control plane get
+// scheduled. It serves HTTPS only on a free loopback port and does not elect
+// a leader. It returns when /healthz answers; Stop stops it.
+func (cp *ControlPlane) StartScheduler() error {
+	if cp.Tools.KubeScheduler == "" {
+		return fmt.Errorf("%w: kube-scheduler is not in %s (build it with hack/tools.sh kube-scheduler)", errToolsMissing, os.Getenv(EnvToolsBin))
+	}
+	kubeconfigDir := filepath.Join(cp.Dir, "kubeconfig")
+	if err := cp.kubeadm(nil, "kubeconfig", "scheduler", "--kubeconfig-dir", kubeconfigDir); err != nil {
+		return err
+	}
+	command, err := staticPodCommand(filepath.Join(cp.Dir, "dryrun", "kube-scheduler.yaml"))
+	if err != nil {
+		return err
+	}
+	port, err := freePort("127.0.0.1")
+	if err != nil {
+		return err
+	}
+	p, err := startProcess("kube-scheduler", cp.logDir, cp.Tools.KubeScheduler, hostArgs(command, kubeconfigDir, map[string]string{
+		"bind-address": "127.0.0.1",
+		"secure-port":  strconv.Itoa(port),
+		"leader-elect": "false",
+	})...)
+	if err != nil {
+		return err
+	}
+	cp.procs = append(cp.procs, p)
+	hc := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, // its self-signed serving cert; only /healthz is read
+	}}
+	healthz := "https://127.0.0.1:" + strconv.Itoa(port) + "/healthz"
+	err = poll(apiserverTimeout, func() (bool, error) {
+		if err := p.exited(); err != nil {
+			return false, err
+		}
+		resp, err := hc.Get(healthz)
+		if err != nil {
+			return false, nil
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK, nil
+	})
+	if err != nil {
+		return fmt.Errorf("kube-scheduler not healthy at %s: %w\n%s", healthz, err, tail(p.logPath, 30))
+	}
+	return nil
+}
+
 func (cp *ControlPlane) loadCA() error {
 	pemBytes, err := os.ReadFile(filepath.Join(cp.Dir, "pki", "ca.crt"))
 	if err != nil {
@@ -385,6 +437,18 @@ func (cp *ControlPlane) stopProcesses() {
 	}
 	wg.Wait()
 	cp.procs = nil
+}
+
+// PIDs returns the process ids of the running processes by name (etcd,
+// kube-apiserver, ...), for a harness that records them.
+func (cp *ControlPlane) PIDs() map[string]int {
+	m := map[string]int{}
+	for _, p := range cp.procs {
+		if p.exited() == nil {
+			m[p.name] = p.cmd.Process.Pid
+		}
+	}
+	return m
 }
 
 // LogTails returns the last lines of every log of the control plane (its
