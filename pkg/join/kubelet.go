@@ -9,7 +9,7 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/yaml"
 
-	"github.com/yurtadm/yurtadm/pkg/constants"
+	"github.com/yurtadm/yurtadm/pkg/yurthub"
 )
 
 // kubeconfig renders a one-cluster kubeconfig. With caData empty the server
@@ -32,17 +32,9 @@ func bootstrapKubeconfig(clusterName, server string, caData []byte, token string
 	return kubeconfig(clusterName, server, caData, "tls-bootstrap-token-user", &clientcmdapi.AuthInfo{Token: token})
 }
 
-// yurthubKubeletKubeconfig points kubelet at yurthub's local proxy. It
-// still names kubelet's rotated client certificate: kubelet checks that its
-// kubeconfig holds a valid certificate before it skips TLS bootstrap, and
-// over plain HTTP the certificate is never sent (yurthub adds its own
-// credentials).
-func yurthubKubeletKubeconfig() ([]byte, error) {
-	return kubeconfig("yurthub", constants.YurthubProxyURL, nil, "default-auth", &clientcmdapi.AuthInfo{
-		ClientCertificate: constants.KubeletClientCert,
-		ClientKey:         constants.KubeletClientCert,
-	})
-}
+// yurthubKubeletKubeconfig points kubelet at yurthub's local proxy
+// (shared with convert's node step).
+func yurthubKubeletKubeconfig() ([]byte, error) { return yurthub.KubeletKubeconfig() }
 
 // kubeletConfig takes the cluster's KubeletConfiguration from the
 // kubelet-config ConfigMap and sets the node-specific fields. Unknown fields

@@ -3,17 +3,13 @@ package join
 import (
 	"context"
 	"fmt"
-	"io"
-	"net/http"
-	"strings"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/kubernetes/cmd/kubeadm/app/cmd/phases/workflow"
 
 	"github.com/yurtadm/yurtadm/pkg/cmdutil"
 	"github.com/yurtadm/yurtadm/pkg/constants"
+	"github.com/yurtadm/yurtadm/pkg/yurthub"
 	"github.com/yurtadm/yurtadm/templates"
 )
 
@@ -182,19 +178,9 @@ func runWaitYurthub(d Data) error {
 		return nil
 	}
 	d.IO().Logf("wait-yurthub", "Waiting up to %s for yurthub at %s", d.Options().Timeout.Duration, d.YurthubHealthzURL())
-	last := "no answer yet"
-	err := poll(d, func(ctx context.Context) (bool, error) {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, d.YurthubHealthzURL(), nil)
-		resp, err := d.HTTP().Do(req)
-		if err != nil {
-			last = err.Error()
-			return false, nil
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
-		last = fmt.Sprintf("HTTP %d %s", resp.StatusCode, strings.TrimSpace(string(body)))
-		return resp.StatusCode == http.StatusOK, nil
-	})
+	ctx, cancel := context.WithTimeout(d.Context(), d.Options().Timeout.Duration)
+	defer cancel()
+	last, err := yurthub.WaitHealthy(ctx, d.HTTP(), d.YurthubHealthzURL(), d.PollInterval())
 	if err != nil {
 		return &cmdutil.Error{Code: cmdutil.ExitTimeout,
 			Err: fmt.Errorf("yurthub did not become healthy within %s (last: %s)", d.Options().Timeout.Duration, last),
@@ -251,22 +237,9 @@ func runWaitReady(d Data) error {
 		return err
 	}
 	d.IO().Logf("wait-ready", "Waiting up to %s for Node %q to be Ready", d.Options().Timeout.Duration, name)
-	last := "not found yet"
-	err = poll(d, func(ctx context.Context) (bool, error) {
-		n, err := client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
-			last = err.Error()
-			return false, nil
-		}
-		for _, c := range n.Status.Conditions {
-			if c.Type == corev1.NodeReady {
-				last = fmt.Sprintf("Ready=%s %s", c.Status, c.Message)
-				return c.Status == corev1.ConditionTrue, nil
-			}
-		}
-		last = "no Ready condition yet"
-		return false, nil
-	})
+	ctx, cancel := context.WithTimeout(d.Context(), d.Options().Timeout.Duration)
+	defer cancel()
+	last, err := yurthub.WaitNodeReady(ctx, client, name, time.Time{}, d.PollInterval())
 	if err != nil {
 		return &cmdutil.Error{Code: cmdutil.ExitTimeout,
 			Err:  fmt.Errorf("node %q was not Ready within %s (last: %s)", name, d.Options().Timeout.Duration, last),
@@ -281,20 +254,5 @@ func runWaitReady(d Data) error {
 func poll(d Data, cond func(context.Context) (bool, error)) error {
 	ctx, cancel := context.WithTimeout(d.Context(), d.Options().Timeout.Duration)
 	defer cancel()
-	t := time.NewTicker(d.PollInterval())
-	defer t.Stop()
-	for {
-		ok, err := cond(ctx)
-		if err != nil {
-			return err
-		}
-		if ok {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
-		}
-	}
+	return yurthub.Poll(ctx, d.PollInterval(), cond)
 }

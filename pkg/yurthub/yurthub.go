@@ -1,0 +1,127 @@
+// Package yurthub holds what join and convert share to put yurthub in front
+// of a node's kubelet: kubelet's kubeconfig for yurthub's local proxy, the
+// edit of kubeadm-flags.env that points kubelet at it, and the waits for
+// yurthub's health and for the Node to be Ready through it.
+package yurthub
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/yurtadm/yurtadm/pkg/constants"
+	"github.com/yurtadm/yurtadm/pkg/kube"
+)
+
+// KubeletKubeconfig points kubelet at yurthub's local proxy. It still names
+// kubelet's rotated client certificate: kubelet checks that its kubeconfig
+// holds a valid certificate before it skips TLS bootstrap, and over plain
+// HTTP the certificate is never sent (yurthub adds its own credentials).
+func KubeletKubeconfig() ([]byte, error) {
+	cfg := clientcmdapi.NewConfig()
+	cfg.Clusters["yurthub"] = &clientcmdapi.Cluster{Server: constants.YurthubProxyURL}
+	cfg.AuthInfos["default-auth"] = &clientcmdapi.AuthInfo{
+		ClientCertificate: constants.KubeletClientCert,
+		ClientKey:         constants.KubeletClientCert,
+	}
+	cfg.Contexts["default-auth@yurthub"] = &clientcmdapi.Context{Cluster: "yurthub", AuthInfo: "default-auth"}
+	cfg.CurrentContext = "default-auth@yurthub"
+	return clientcmd.Write(*cfg)
+}
+
+// Poll calls cond every interval until it is true, returns an error, or ctx
+// ends (then it returns ctx's error).
+func Poll(ctx context.Context, interval time.Duration, cond func(context.Context) (bool, error)) error {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		ok, err := cond(ctx)
+		if err != nil {
+			return err
+		}
+		if ok {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// Healthy asks yurthub's healthz once. It returns whether it answered 200
+// and what it said (or the connection error).
+func Healthy(ctx context.Context, hc *http.Client, url string) (bool, string) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return false, err.Error()
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return false, err.Error()
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+	return resp.StatusCode == http.StatusOK, fmt.Sprintf("HTTP %d %s", resp.StatusCode, strings.TrimSpace(string(body)))
+}
+
+// WaitHealthy waits until yurthub's healthz at url answers 200 or ctx ends.
+// It returns the last answer, for the error message.
+func WaitHealthy(ctx context.Context, hc *http.Client, url string, interval time.Duration) (string, error) {
+	last := "no answer yet"
+	err := Poll(ctx, interval, func(ctx context.Context) (bool, error) {
+		var ok bool
+		ok, last = Healthy(ctx, hc, url)
+		return ok, nil
+	})
+	return last, err
+}
+
+// WaitNodeReady waits until Node name is Ready as client sees it. With
+// since non-zero, the Ready condition must also have been reported at or
+// after since (second precision, as the API stores it): a kubelet that was
+// just restarted has then reported through the path client uses. It returns
+// the last state seen, for the error message.
+func WaitNodeReady(ctx context.Context, client kube.Interface, name string, since time.Time, interval time.Duration) (string, error) {
+	last := "not found yet"
+	err := Poll(ctx, interval, func(ctx context.Context) (bool, error) {
+		n, err := client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			last = err.Error()
+			return false, nil
+		}
+		ok, state := NodeReady(n, since)
+		last = state
+		return ok, nil
+	})
+	return last, err
+}
+
+// NodeReady reports whether n is Ready with a heartbeat at or after since
+// (zero: any), and describes its state.
+func NodeReady(n *corev1.Node, since time.Time) (bool, string) {
+	for _, c := range n.Status.Conditions {
+		if c.Type != corev1.NodeReady {
+			continue
+		}
+		state := fmt.Sprintf("Ready=%s %s", c.Status, c.Message)
+		if c.Status != corev1.ConditionTrue {
+			return false, state
+		}
+		if !since.IsZero() && c.LastHeartbeatTime.Time.Before(since.Truncate(time.Second)) {
+			return false, fmt.Sprintf("Ready=True but last reported %s, before kubelet's restart at %s",
+				c.LastHeartbeatTime.UTC().Format(time.RFC3339), since.UTC().Format(time.RFC3339))
+		}
+		return true, state
+	}
+	return false, "no Ready condition yet"
+}

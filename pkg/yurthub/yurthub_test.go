@@ -1,0 +1,99 @@
+package yurthub
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/yurtadm/yurtadm/pkg/constants"
+)
+
+func TestSetKubeconfigFlag(t *testing.T) {
+	const y = "/var/lib/openyurt/kubelet.conf"
+	for _, tc := range []struct {
+		name, in, path, want string
+		changed              bool
+	}{
+		{"kubeadm file", "KUBELET_KUBEADM_ARGS=\"--container-runtime-endpoint=unix:///run/containerd/containerd.sock --pod-infra-container-image=registry.k8s.io/pause:3.10\"\n", y,
+			"KUBELET_KUBEADM_ARGS=\"--container-runtime-endpoint=unix:///run/containerd/containerd.sock --pod-infra-container-image=registry.k8s.io/pause:3.10 --kubeconfig=/var/lib/openyurt/kubelet.conf\"\n", true},
+		{"already set", "KUBELET_KUBEADM_ARGS=\"--a=b --kubeconfig=/var/lib/openyurt/kubelet.conf\"\n", y,
+			"KUBELET_KUBEADM_ARGS=\"--a=b --kubeconfig=/var/lib/openyurt/kubelet.conf\"\n", false},
+		{"replace other value and split form", "# comment\nKUBELET_KUBEADM_ARGS=\"--kubeconfig /x --a=b --kubeconfig=/y\"\nOTHER=1\n", y,
+			"# comment\nKUBELET_KUBEADM_ARGS=\"--a=b --kubeconfig=/var/lib/openyurt/kubelet.conf\"\nOTHER=1\n", true},
+		{"remove", "KUBELET_KUBEADM_ARGS=\"--a=b --kubeconfig=/var/lib/openyurt/kubelet.conf\"\n", "",
+			"KUBELET_KUBEADM_ARGS=\"--a=b\"\n", true},
+		{"remove absent", "OTHER=1", "", "OTHER=1", false},
+		{"append variable", "OTHER=1", y, "OTHER=1\nKUBELET_KUBEADM_ARGS=\"--kubeconfig=/var/lib/openyurt/kubelet.conf\"\n", true},
+		{"empty file", "", y, "KUBELET_KUBEADM_ARGS=\"--kubeconfig=/var/lib/openyurt/kubelet.conf\"\n", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, changed, err := SetKubeconfigFlag([]byte(tc.in), tc.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != tc.want || changed != tc.changed {
+				t.Errorf("got %q changed=%v, want %q changed=%v", got, changed, tc.want, tc.changed)
+			}
+			args, _, err := KubeadmFlagsArgs(got)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if k := KubeconfigFlag(args); k != tc.path && !(tc.path == "" && k == "") {
+				t.Errorf("--kubeconfig after the edit = %q, want %q", k, tc.path)
+			}
+		})
+	}
+}
+
+func TestKubeletKubeconfigPointsAtTheProxy(t *testing.T) {
+	b, err := KubeletKubeconfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := clientcmd.Load(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := cfg.Clusters[cfg.Contexts[cfg.CurrentContext].Cluster].Server; s != constants.YurthubProxyURL {
+		t.Errorf("server %q", s)
+	}
+}
+
+func TestWaitHealthyAndNodeReady(t *testing.T) {
+	calls := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls++
+		if calls < 3 {
+			http.Error(w, "starting", http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("OK"))
+	}))
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if last, err := WaitHealthy(ctx, srv.Client(), srv.URL, time.Millisecond); err != nil || last != "HTTP 200 OK" {
+		t.Fatalf("WaitHealthy: %q %v", last, err)
+	}
+
+	restart := time.Now()
+	old := metav1.NewTime(restart.Add(-time.Minute))
+	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n"}, Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{
+		{Type: corev1.NodeReady, Status: corev1.ConditionTrue, LastHeartbeatTime: old}}}}
+	c := fake.NewSimpleClientset(n)
+	short, cancel2 := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel2()
+	if _, err := WaitNodeReady(short, c, "n", restart, time.Millisecond); err == nil {
+		t.Error("a heartbeat from before the restart counted")
+	}
+	if _, err := WaitNodeReady(ctx, c, "n", time.Time{}, time.Millisecond); err != nil {
+		t.Errorf("without since: %v", err)
+	}
+}
