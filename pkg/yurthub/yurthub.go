@@ -79,8 +79,11 @@ func Healthy(ctx context.Context, hc *http.Client, url string) (bool, string) {
 func WaitHealthy(ctx context.Context, hc *http.Client, url string, interval time.Duration) (string, error) {
 	last := "no answer yet"
 	err := Poll(ctx, interval, func(ctx context.Context) (bool, error) {
-		var ok bool
-		ok, last = Healthy(ctx, hc, url)
+		ok, state := Healthy(ctx, hc, url)
+		// An answer cut short by the deadline says less than the one before.
+		if ctx.Err() == nil || last == "no answer yet" {
+			last = state
+		}
 		return ok, nil
 	})
 	return last, err
