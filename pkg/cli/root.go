@@ -18,9 +18,11 @@ import (
 
 	"github.com/yurtadm/yurtadm/pkg/cmdutil"
 	"github.com/yurtadm/yurtadm/pkg/convert"
+	"github.com/yurtadm/yurtadm/pkg/doctor"
 	"github.com/yurtadm/yurtadm/pkg/join"
 	"github.com/yurtadm/yurtadm/pkg/preflight"
 	"github.com/yurtadm/yurtadm/pkg/reset"
+	"github.com/yurtadm/yurtadm/pkg/token"
 )
 
 // Names the binary answers to. yurtctl is the cluster-side name of the same binary.
@@ -70,6 +72,8 @@ before it joins again.`,
 		convert.NewCommand(s),
 		reset.NewCommand(s),
 		preflight.NewCommand(s),
+		doctor.NewCommand(s),
+		token.NewCommand(s),
 		newVersionCommand(s),
 		newDocsCommand(root),
 	)

@@ -15,6 +15,7 @@ const (
 	ExitPreflight = 3 // a preflight check failed; nothing was touched
 	ExitTimeout   = 4 // waited too long for a component
 	ExitAborted   = 5 // the user declined the prompt
+	ExitUnhealthy = 6 // yurtadm doctor found a failing check
 )
 
 // Error is an error with an exit code and a hint the user can act on.

@@ -53,6 +53,21 @@ const (
 	YurthubReadyzURL       = "http://127.0.0.1:10267/v1/readyz"
 	YurthubDummyIP         = "169.254.2.1"
 	YurthubDummyIfName     = "hub-dummy0"
+	// YurthubServeURL is yurthub's local endpoint for /v1/healthz,
+	// /v1/readyz, /metrics and POST /v1/token.
+	YurthubServeURL    = "http://127.0.0.1:10267"
+	YurthubTokenPath   = "/v1/token"
+	YurthubMetricsPath = "/metrics"
+)
+
+// More files on a joined node that yurtadm doctor reads.
+const (
+	AdminKubeconfig   = "/etc/kubernetes/admin.conf"
+	YurthubKubeconfig = "/var/lib/yurthub/yurthub.conf" // token bootstrap mode only
+	YurthubCACert     = "/var/lib/yurthub/pki/ca.crt"   // token bootstrap mode only
+	// YurthubContainerName is the container name in the yurthub static pod.
+	YurthubContainerName      = "yurt-hub"
+	YurthubBootstrapModeToken = "token"
 )
 
 // Labels and annotations.
