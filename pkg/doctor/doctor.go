@@ -32,14 +32,16 @@ type doctor struct {
 	manifest *hubManifest
 	manErr   error
 	node     string
-	ctrs     []criContainer
-	ctrsErr  error
-	health   probe
-	mfs      metricFamilies
-	mfsErr   error
-	cloudCl  CloudClient
-	cloudVia string
-	cloudErr error
+	// nodeGuessed is set when the node name is only the host name.
+	nodeGuessed bool
+	ctrs        []criContainer
+	ctrsErr     error
+	health      probe
+	mfs         metricFamilies
+	mfsErr      error
+	cloudCl     CloudClient
+	cloudVia    string
+	cloudErr    error
 }
 
 func newDoctor(ctx context.Context, o *options, dp deps) *doctor {
@@ -203,7 +205,7 @@ func (d *doctor) nodeName() string {
 			}
 		}
 		if h, err := d.dp.hostname(); err == nil {
-			d.node = strings.ToLower(h)
+			d.node, d.nodeGuessed = strings.ToLower(h), true
 		}
 	})
 	return d.node

@@ -24,8 +24,14 @@ var hostFixes = map[string]string{
 // hostFindings runs the preflight checks that matter on a joined node,
 // through pkg/preflight itself.
 func (d *doctor) hostFindings(skipped map[string]bool) []Finding {
+	// Without a name from kubelet's configuration the Hostname check
+	// looks at the real host name, as 'yurtadm preflight' does.
+	node := d.nodeName()
+	if d.nodeGuessed {
+		node = ""
+	}
 	all := preflight.JoinChecks(d.h, preflight.Options{
-		NodeName:  d.nodeName(),
+		NodeName:  node,
 		CRISocket: d.o.criSocket,
 		Env:       d.dp.env,
 	})

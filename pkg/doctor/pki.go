@@ -144,8 +144,12 @@ func (d *doctor) checkCertificates() Finding {
 		c := certs[0]
 		left := c.NotAfter.Sub(now)
 		days := int(left.Hours() / 24)
-		line := fmt.Sprintf("%s: %s, subject %q, issuer %q, valid until %s (%d days left)",
-			cf.path, cf.what, c.Subject.CommonName, c.Issuer.CommonName, c.NotAfter.UTC().Format(time.RFC3339), days)
+		remaining := fmt.Sprintf("%d days left", days)
+		if left < 0 {
+			remaining = fmt.Sprintf("expired %d days ago", -days)
+		}
+		line := fmt.Sprintf("%s: %s, subject %q, issuer %q, valid until %s (%s)",
+			cf.path, cf.what, c.Subject.CommonName, c.Issuer.CommonName, c.NotAfter.UTC().Format(time.RFC3339), remaining)
 		ev = append(ev, line)
 		switch {
 		case len(cas) > 0 && !signedBy(c, cas):
