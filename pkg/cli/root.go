@@ -70,6 +70,7 @@ before it joins again.`,
 	root.AddCommand(
 		join.NewCommand(s),
 		convert.NewCommand(s),
+		convert.NewRevertCommand(s),
 		reset.NewCommand(s),
 		preflight.NewCommand(s),
 		doctor.NewCommand(s),

@@ -3,63 +3,53 @@ package convert
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"sort"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/lithammer/dedent"
 	"github.com/spf13/cobra"
-	"k8s.io/apimachinery/pkg/util/validation"
+	"github.com/spf13/pflag"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/kubernetes/cmd/kubeadm/app/cmd/phases/workflow"
 
 	"github.com/yurtadm/yurtadm/pkg/cmdutil"
-	"github.com/yurtadm/yurtadm/pkg/constants"
+	"github.com/yurtadm/yurtadm/pkg/convert/nodestep"
 	"github.com/yurtadm/yurtadm/pkg/kube"
 )
 
-// PhaseControlPlane installs what yurthub needs from the cluster.
-const PhaseControlPlane = "control-plane"
+// Phase names of convert, in the order they run.
+const (
+	PhasePreflight    = "preflight"
+	PhaseControlPlane = "control-plane"
+	PhaseLabels       = "labels"
+	PhaseNodes        = "nodes"
+	PhaseVerify       = "verify"
+	PhaseCleanup      = "cleanup"
+)
 
-// Data is what the convert phases ask for.
-type Data interface {
-	Context() context.Context
-	Clients() (Clients, error)
-	Options() *Options
-	IO() cmdutil.IOStreams
+// Env holds what tests replace.
+type Env struct {
+	NewClients func(*rest.Config) (Clients, error)
+	// WrapTransport wraps the API client's transport (tests count requests).
+	WrapTransport func(http.RoundTripper) http.RoundTripper
+	// JobManagedBy is set only under a simulator that plays the Job
+	// controller; real runs leave the Jobs to kube-controller-manager.
+	JobManagedBy string
+	Now          func() time.Time
+	Identity     func(op string) string
+	// MessageGrace is how long a finished Job waits for its pod's result.
+	MessageGrace time.Duration
+	NodeStep     nodestep.EnvFunc
 }
 
-// Options of yurtctl convert.
-type Options struct {
-	Kubeconfig string
-	Namespace  string
-	Output     string
-}
-
-type convertData struct {
-	ctx     context.Context
-	opts    *Options
-	io      cmdutil.IOStreams
-	clients func(*rest.Config) (Clients, error)
-	actions []Action
-}
-
-var _ Data = &convertData{}
-
-func (d *convertData) Context() context.Context { return d.ctx }
-func (d *convertData) Options() *Options        { return d.opts }
-func (d *convertData) IO() cmdutil.IOStreams    { return d.io }
-
-func (d *convertData) Clients() (Clients, error) {
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	rules.ExplicitPath = d.opts.Kubeconfig
-	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
-	if err != nil {
-		return Clients{}, cmdutil.WithHint(fmt.Errorf("load the admin kubeconfig: %w", err), cmdutil.ExitUsage,
-			"pass --kubeconfig /etc/kubernetes/admin.conf, or set KUBECONFIG")
-	}
-	cfg.UserAgent = "yurtctl"
-	return d.clients(cfg)
+// DefaultEnv is the real cluster.
+func DefaultEnv() Env {
+	return Env{NewClients: RealClients, Now: time.Now, Identity: Identity, MessageGrace: 3 * time.Second, NodeStep: nodestep.RealEnv}
 }
 
 // RealClients builds clients for cfg.
@@ -75,79 +65,404 @@ func RealClients(cfg *rest.Config) (Clients, error) {
 	return Clients{Kube: kc, Dynamic: dc}, nil
 }
 
-// NewCommand returns `yurtctl convert`.
-func NewCommand(s cmdutil.IOStreams) *cobra.Command { return newCommand(s, RealClients) }
-
-func newCommand(s cmdutil.IOStreams, clients func(*rest.Config) (Clients, error)) *cobra.Command {
-	opts := &Options{Namespace: constants.DefaultNamespace, Output: cmdutil.OutputText}
-	runner := workflow.NewRunner()
-	cmd := &cobra.Command{
-		Use:   "convert",
-		Short: "Prepare a kubeadm cluster for OpenYurt edge nodes (run on the master)",
-		Long: dedent.Dedent(`
-			Turn a kubeadm cluster into an OpenYurt cluster. This version has the
-			control-plane phase only: it installs what yurthub needs before any
-			edge node joins (the NodePool CRD and the default pools "edge" and
-			"cloud", RBAC for nodes, the yurt-hub-cfg ConfigMap). Converting
-			nodes that already run (the nodes phase) is not part of this version;
-			join new nodes with 'yurtadm join'.`),
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := runner.Run(args); err != nil {
-				return err
-			}
-			return nil
-		},
-	}
-	flags := cmd.Flags()
-	flags.StringVar(&opts.Kubeconfig, "kubeconfig", "", "admin kubeconfig (default: $KUBECONFIG or ~/.kube/config)")
-	flags.StringVar(&opts.Namespace, "namespace", opts.Namespace, "namespace of OpenYurt's components and yurt-hub-cfg")
-	flags.StringVarP(&opts.Output, "output", "o", opts.Output, "text or json")
-	inherit := []string{"kubeconfig", "namespace", "output"}
-
-	runner.AppendPhase(workflow.Phase{
-		Name:         PhaseControlPlane,
-		Short:        "Install the NodePool CRD, default pools, RBAC for yurthub and the yurt-hub-cfg ConfigMap",
-		InheritFlags: inherit,
-		Run:          func(c workflow.RunData) error { return runControlPlane(c.(Data)) },
-	})
-	runner.SetDataInitializer(func(c *cobra.Command, _ []string) (workflow.RunData, error) {
-		if err := cmdutil.ValidateOutput(opts.Output); err != nil {
-			return nil, err
-		}
-		if errs := validation.IsDNS1123Label(opts.Namespace); len(errs) > 0 {
-			return nil, cmdutil.Usagef("pass a valid --namespace", "invalid namespace %q: %s", opts.Namespace, strings.Join(errs, "; "))
-		}
-		ctx := c.Context()
-		if ctx == nil {
-			ctx = context.Background()
-		}
-		return &convertData{ctx: ctx, opts: opts, io: s, clients: clients}, nil
-	})
-	runner.BindToCommand(cmd)
-	return cmd
+// ReportLine is one step of the run, for the report and -o json.
+type ReportLine struct {
+	Phase   string `json:"phase"`
+	Status  string `json:"status"` // done, skipped, warning, failed, would
+	Message string `json:"message"`
 }
 
-func runControlPlane(d Data) error {
+// runData is what every convert and revert phase works with.
+type runData struct {
+	ctx    context.Context
+	action string
+	opts   *Options
+	io     cmdutil.IOStreams
+	env    Env
+
+	mu        sync.Mutex
+	clients   *Clients
+	plan      *Plan
+	lock      *Lock
+	confirmed bool
+	results   []NodeResult
+	report    []ReportLine
+	failed    []string
+	version   string
+}
+
+func (d *runData) logf(phase, format string, a ...any) { d.io.Logf(phase, format, a...) }
+
+func (d *runData) add(phase, status, format string, a ...any) {
+	msg := fmt.Sprintf(format, a...)
+	d.mu.Lock()
+	d.report = append(d.report, ReportLine{Phase: phase, Status: status, Message: msg})
+	if status == "failed" {
+		d.failed = append(d.failed, phase+": "+msg)
+	}
+	d.mu.Unlock()
+	if status == "would" {
+		fmt.Fprintf(d.io.Out, "[dryrun] would %s\n", msg)
+		return
+	}
+	if status == "warning" || status == "failed" {
+		d.logf(phase, "%s: %s", strings.ToUpper(status), msg)
+		return
+	}
+	d.logf(phase, "%s", msg)
+}
+
+// Clients loads the admin kubeconfig once. The client has no client-side
+// rate limit: convert bounds its own in-flight requests with --concurrency
+// and leaves fairness to the API server's priority and fairness.
+func (d *runData) Clients() (Clients, error) {
+	if d.clients != nil {
+		return *d.clients, nil
+	}
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = d.opts.Kubeconfig
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
+	if err != nil {
+		return Clients{}, cmdutil.WithHint(fmt.Errorf("load the admin kubeconfig: %w", err), cmdutil.ExitUsage,
+			"pass --kubeconfig /etc/kubernetes/admin.conf, or set KUBECONFIG")
+	}
+	cfg.UserAgent = "yurtctl"
+	cfg.QPS, cfg.Burst = -1, 0
+	if d.env.WrapTransport != nil {
+		cfg.Wrap(d.env.WrapTransport)
+	}
+	c, err := d.env.NewClients(cfg)
+	if err != nil {
+		return Clients{}, err
+	}
+	d.clients = &c
+	return c, nil
+}
+
+// Lock takes the cluster-wide lock once (not in dry-run).
+func (d *runData) Lock() error {
+	if d.lock != nil || d.opts.DryRun {
+		return nil
+	}
 	c, err := d.Clients()
 	if err != nil {
 		return err
 	}
-	actions, err := EnsureControlPlane(d.Context(), c, ControlPlaneOptions{
-		Namespace: d.Options().Namespace,
-		NodePools: map[string]string{constants.DefaultEdgeNodePool: "Edge", constants.DefaultCloudNodePool: "Cloud"},
+	l, err := AcquireLock(d.ctx, c.Kube, d.opts.Namespace, d.env.Identity(d.action), d.env.Now)
+	if err != nil {
+		return err
+	}
+	d.lock = l
+	d.logf(PhasePreflight, "Holding the lock %s/%s for this %s", d.opts.Namespace, LockName, d.action)
+	return nil
+}
+
+// release gives the lock back.
+func (d *runData) release() {
+	if d.lock == nil {
+		return
+	}
+	if err := d.lock.Release(context.WithoutCancel(d.ctx)); err != nil {
+		d.logf(PhaseCleanup, "WARNING: %v", err)
+	}
+	d.lock = nil
+}
+
+// confirm asks once before the first change.
+func (d *runData) confirm(what string) error {
+	if d.confirmed || d.opts.DryRun || d.opts.Yes {
+		d.confirmed = true
+		return nil
+	}
+	if err := cmdutil.Confirm(d.io, what, flagYes); err != nil {
+		return err
+	}
+	d.confirmed = true
+	return nil
+}
+
+// prepare is what every phase that writes does first: the plan, the lock
+// and the confirmation.
+func (d *runData) prepare() (*Plan, error) {
+	p, err := d.Plan()
+	if err != nil {
+		return nil, err
+	}
+	if err := d.Lock(); err != nil {
+		return nil, err
+	}
+	if err := d.confirm(d.question(p)); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func (d *runData) question(p *Plan) string {
+	if d.action == nodestep.ActionRevert {
+		return fmt.Sprintf("Revert %d node(s) to talk to kube-apiserver directly (kubelet restarts on each) and remove OpenYurt from the cluster?", len(p.nodesWithStep(StepRevert)))
+	}
+	return fmt.Sprintf("Convert %d edge node(s) (kubelet restarts on each; running pods are kept) and install what OpenYurt needs?", len(p.nodesWithStep(StepConvert)))
+}
+
+func newRunData(c *cobra.Command, action string, opts *Options, s cmdutil.IOStreams, env Env) (*runData, error) {
+	if err := opts.validate(c.Flags(), action == nodestep.ActionConvert); err != nil {
+		return nil, err
+	}
+	ctx := c.Context()
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if env.Now == nil {
+		env.Now = time.Now
+	}
+	if env.Identity == nil {
+		env.Identity = Identity
+	}
+	if env.NewClients == nil {
+		env.NewClients = RealClients
+	}
+	return &runData{ctx: ctx, action: action, opts: opts, io: s, env: env}, nil
+}
+
+// NewCommand returns `yurtctl convert`.
+func NewCommand(s cmdutil.IOStreams) *cobra.Command { return NewCommandWithEnv(s, DefaultEnv()) }
+
+var convertExample = dedent.Dedent(`
+	# Convert every worker node into an OpenYurt edge node (control-plane nodes stay cloud nodes)
+	yurtctl convert --kubeconfig /etc/kubernetes/admin.conf
+
+	# The old tool's command line still works: master-node stays a cloud node
+	yurtctl convert --cloud-nodes=master-node --yes
+
+	# Only edge-1 keeps its pods when cut off; see the plan first
+	yurtctl convert --autonomous-nodes edge-1 --dry-run
+
+	# One phase at a time
+	yurtctl convert phase labels --yes`)
+
+// NewCommandWithEnv returns `yurtctl convert` bound to env.
+func NewCommandWithEnv(s cmdutil.IOStreams, env Env) *cobra.Command {
+	opts := newOptions()
+	cmd := &cobra.Command{
+		Use:   "convert",
+		Short: "Convert a kubeadm cluster into an OpenYurt cluster (run with an admin kubeconfig)",
+		Long: dedent.Dedent(`
+			Turn a kubeadm cluster into an OpenYurt cluster, in phases:
+
+			  preflight      kubeadm-config present, supported version, every node Ready,
+			                 and the lock (a Lease) that keeps a second convert or revert out
+			  control-plane  what yurthub needs: NodePool CRD and pools, RBAC, yurt-hub-cfg
+			  labels         openyurt.io/is-edge-worker, apps.openyurt.io/nodepool, and
+			                 node.openyurt.io/autonomy-duration=0 on autonomous nodes
+			  nodes          one privileged Job per edge node runs 'yurtadm convert node':
+			                 backup, yurthub static pod, kubelet through yurthub, Ready check;
+			                 a node that fails is rolled back and named
+			  verify         every edge node Ready with yurthub running
+			  cleanup        no Job left behind; the lock is released
+
+			Running it again is safe: done work is skipped and Jobs of an interrupted
+			run are taken over. 'yurtctl revert' undoes it.`),
+		Example: convertExample,
+		Args:    cobra.NoArgs,
+	}
+	opts.addCommonFlags(cmd.Flags())
+	opts.addConvertFlags(cmd.Flags())
+	bindWorkflow(cmd, nodestep.ActionConvert, opts, s, env, []phaseDef{
+		{PhasePreflight, "Check the cluster, plan, and take the lock", runConvertPreflight},
+		{PhaseControlPlane, "Install what yurthub needs and check kube-controller-manager", runConvertControlPlane},
+		{PhaseLabels, "Label edge and cloud nodes and annotate autonomous ones", runConvertLabels},
+		{PhaseNodes, "Run the node step on each edge node in a Job", runConvertNodes},
+		{PhaseVerify, "Check every edge node is Ready with yurthub running", runConvertVerify},
+		{PhaseCleanup, "Delete the node Jobs and release the lock", runCleanup},
 	})
-	if d.Options().Output == cmdutil.OutputJSON {
-		if jerr := d.IO().PrintJSON(map[string]any{"actions": actions}); jerr != nil && err == nil {
-			err = jerr
+	cmd.AddCommand(nodestep.NewCommand(nodestep.ActionConvert, s, env.nodeStep()))
+	return cmd
+}
+
+func (e Env) nodeStep() nodestep.EnvFunc {
+	if e.NodeStep != nil {
+		return e.NodeStep
+	}
+	return nodestep.RealEnv
+}
+
+type phaseDef struct {
+	name, short string
+	run         func(*runData) error
+}
+
+// bindWorkflow makes the phases a kubeadm workflow on cmd: the whole run,
+// `<cmd> phase <name>` and --skip-phases. The lock is released and the
+// report printed however the run ends.
+func bindWorkflow(cmd *cobra.Command, action string, opts *Options, s cmdutil.IOStreams, env Env, defs []phaseDef) {
+	runner := workflow.NewRunner()
+	var inherit []string
+	cmd.Flags().VisitAll(func(f *pflag.Flag) { inherit = append(inherit, f.Name) })
+	var data *runData
+	finish := func(err error) error {
+		if data == nil {
+			return err
 		}
-	} else {
-		for _, a := range actions {
-			d.IO().Logf("control-plane", "%s", a)
+		data.release()
+		return data.summary(err)
+	}
+	for _, def := range defs {
+		def := def
+		runner.AppendPhase(workflow.Phase{
+			Name: def.name, Short: def.short, InheritFlags: inherit,
+			Run: func(c workflow.RunData) error {
+				d := c.(*runData)
+				err := def.run(d)
+				if runner.Options.FilterPhases != nil { // run alone
+					return finish(err)
+				}
+				return err
+			},
+		})
+	}
+	runner.SetDataInitializer(func(c *cobra.Command, _ []string) (workflow.RunData, error) {
+		d, err := newRunData(c, action, opts, s, env)
+		data = d
+		return d, err
+	})
+	cmd.RunE = func(c *cobra.Command, args []string) error {
+		return finish(runner.Run(args))
+	}
+	runner.BindToCommand(cmd)
+}
+
+// summary prints the result (table or JSON) and turns failures into the
+// command's error with what to do next.
+func (d *runData) summary(err error) error {
+	var bad []NodeResult
+	for _, r := range d.results {
+		if !r.OK() {
+			bad = append(bad, r)
 		}
+	}
+	if d.opts.Output == cmdutil.OutputJSON {
+		_ = d.io.PrintJSON(map[string]any{
+			"action": d.action, "dryRun": d.opts.DryRun, "plan": d.plan, "nodes": d.results, "report": d.report,
+			"succeeded": err == nil && len(bad) == 0 && len(d.failed) == 0,
+		})
+	} else if len(d.results) > 0 {
+		fmt.Fprintf(d.io.Out, "\n%s", resultTable(d.results))
 	}
 	if err != nil {
-		return cmdutil.WithHint(err, cmdutil.ExitError, "check that the kubeconfig is a cluster admin's; the phase is safe to run again")
+		return err
 	}
-	return nil
+	if d.opts.DryRun {
+		if d.opts.Output != cmdutil.OutputJSON {
+			fmt.Fprintf(d.io.Out, "\nDry run: nothing was changed.\n")
+		}
+		return nil
+	}
+	if len(bad) == 0 && len(d.failed) == 0 {
+		if d.opts.Output != cmdutil.OutputJSON && d.plan != nil {
+			fmt.Fprintf(d.io.Out, "\n%s finished: %d node(s).\n", strings.ToUpper(d.action[:1])+d.action[1:], len(d.plan.Nodes))
+		}
+		return nil
+	}
+	var names []string
+	for _, r := range bad {
+		names = append(names, r.Node+" ("+r.Outcome+")")
+	}
+	msgs := append([]string(nil), d.failed...)
+	if len(names) > 0 {
+		msgs = append([]string{fmt.Sprintf("%d node(s) failed: %s", len(names), strings.Join(names, ", "))}, msgs...)
+	}
+	hint := "the failed nodes were rolled back by their node step and work as before; the others are converted. " +
+		"Read each node's DETAILS, fix the cause (e.g. the yurthub image on that node, 'kubectl -n " + d.opts.Namespace + " logs' of its Job), " +
+		"then run 'yurtctl convert' again: converted nodes are skipped. 'yurtctl revert' undoes everything."
+	if d.action == nodestep.ActionRevert {
+		hint = "revert is best effort: the steps above that failed are what is left. Fix their cause and run 'yurtctl revert' again: reverted nodes and removed objects are skipped."
+	}
+	return &cmdutil.Error{Code: cmdutil.ExitError, Err: fmt.Errorf("%s", strings.Join(msgs, "; ")), Hint: hint}
+}
+
+// Plan lists the cluster once and plans the run.
+func (d *runData) Plan() (*Plan, error) {
+	if d.plan != nil {
+		return d.plan, nil
+	}
+	c, err := d.Clients()
+	if err != nil {
+		return nil, err
+	}
+	nodes, err := c.Kube.CoreV1().Nodes().List(d.ctx, listAll)
+	if err != nil {
+		return nil, fmt.Errorf("list nodes: %w", err)
+	}
+	pods, err := c.Kube.CoreV1().Pods(d.opts.Namespace).List(d.ctx, listOpts(yurthubAppLabel))
+	if err != nil {
+		return nil, fmt.Errorf("list yurthub pods: %w", err)
+	}
+	var p *Plan
+	if d.action == nodestep.ActionRevert {
+		p = PlanRevert(nodes.Items, pods.Items)
+	} else if p, err = PlanConvert(nodes.Items, pods.Items, d.opts); err != nil {
+		return nil, err
+	}
+	p.KubernetesVersion = d.version
+	d.plan = p
+	return p, nil
+}
+
+// printPlan shows the plan: in full for --dry-run, a summary otherwise.
+func (d *runData) printPlan(p *Plan) {
+	if d.opts.Output == cmdutil.OutputJSON {
+		return
+	}
+	w := d.io.ErrOut
+	if d.opts.DryRun {
+		w = d.io.Out
+	}
+	counts := map[string]int{}
+	for _, n := range p.Nodes {
+		counts[n.Step]++
+	}
+	fmt.Fprintf(w, "Plan (%s): %d node(s): ", p.Action, len(p.Nodes))
+	var keys []string
+	for k := range counts {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for i, k := range keys {
+		if i > 0 {
+			fmt.Fprint(w, ", ")
+		}
+		fmt.Fprintf(w, "%d %s", counts[k], k)
+	}
+	fmt.Fprintln(w)
+	if !d.opts.DryRun && len(p.Nodes) > 20 {
+		return
+	}
+	fmt.Fprintf(w, "  %-28s %-6s %-10s %-10s %-8s %s\n", "NODE", "ROLE", "POOL", "AUTONOMY", "STEP", "LABELS/ANNOTATIONS")
+	for _, n := range p.Nodes {
+		var kv []string
+		for _, m := range []map[string]string{n.Labels, n.Annotations} {
+			for k, v := range m {
+				if d.action == nodestep.ActionRevert {
+					kv = append(kv, "-"+k)
+				} else {
+					kv = append(kv, k+"="+v)
+				}
+			}
+		}
+		sort.Strings(kv)
+		step := n.Step
+		if n.Reason != "" && n.Step != StepConvert && n.Step != StepRevert {
+			step += " (" + n.Reason + ")"
+		}
+		fmt.Fprintf(w, "  %-28s %-6s %-10s %-10v %-8s %s\n", n.Name, n.Role, n.Pool, n.Autonomous, step, strings.Join(kv, ","))
+	}
+	if d.opts.DryRun {
+		fmt.Fprintf(w, "Files the node step changes on each %s node:\n", map[bool]string{true: "reverted", false: "edge"}[d.action == nodestep.ActionRevert])
+		for _, f := range p.NodeFiles {
+			fmt.Fprintf(w, "  %s\n", f)
+		}
+	}
+	for _, warn := range p.Warnings {
+		fmt.Fprintf(d.io.ErrOut, "WARNING: %s\n", warn)
+	}
 }

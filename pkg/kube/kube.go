@@ -11,6 +11,9 @@ package kube
 import (
 	"fmt"
 
+	appsv1client "k8s.io/client-go/kubernetes/typed/apps/v1"
+	batchv1client "k8s.io/client-go/kubernetes/typed/batch/v1"
+	coordinationv1client "k8s.io/client-go/kubernetes/typed/coordination/v1"
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	rbacv1client "k8s.io/client-go/kubernetes/typed/rbac/v1"
 	"k8s.io/client-go/rest"
@@ -20,15 +23,29 @@ import (
 type Interface interface {
 	CoreV1() corev1client.CoreV1Interface
 	RbacV1() rbacv1client.RbacV1Interface
+	// AppsV1 deploys yurt-manager (convert --yurt-manager-image).
+	AppsV1() appsv1client.AppsV1Interface
+	// BatchV1 runs convert's node steps as Jobs.
+	BatchV1() batchv1client.BatchV1Interface
+	// CoordinationV1 holds convert's Lease lock.
+	CoordinationV1() coordinationv1client.CoordinationV1Interface
 }
 
 type clients struct {
-	core *corev1client.CoreV1Client
-	rbac *rbacv1client.RbacV1Client
+	core  *corev1client.CoreV1Client
+	rbac  *rbacv1client.RbacV1Client
+	apps  *appsv1client.AppsV1Client
+	batch *batchv1client.BatchV1Client
+	coord *coordinationv1client.CoordinationV1Client
 }
 
-func (c *clients) CoreV1() corev1client.CoreV1Interface { return c.core }
-func (c *clients) RbacV1() rbacv1client.RbacV1Interface { return c.rbac }
+func (c *clients) CoreV1() corev1client.CoreV1Interface    { return c.core }
+func (c *clients) RbacV1() rbacv1client.RbacV1Interface    { return c.rbac }
+func (c *clients) AppsV1() appsv1client.AppsV1Interface    { return c.apps }
+func (c *clients) BatchV1() batchv1client.BatchV1Interface { return c.batch }
+func (c *clients) CoordinationV1() coordinationv1client.CoordinationV1Interface {
+	return c.coord
+}
 
 // New returns clients for cfg that share one HTTP client.
 func New(cfg *rest.Config) (Interface, error) {
@@ -44,5 +61,17 @@ func New(cfg *rest.Config) (Interface, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &clients{core: core, rbac: rbac}, nil
+	apps, err := appsv1client.NewForConfigAndClient(rest.CopyConfig(cfg), hc)
+	if err != nil {
+		return nil, err
+	}
+	batch, err := batchv1client.NewForConfigAndClient(rest.CopyConfig(cfg), hc)
+	if err != nil {
+		return nil, err
+	}
+	coord, err := coordinationv1client.NewForConfigAndClient(rest.CopyConfig(cfg), hc)
+	if err != nil {
+		return nil, err
+	}
+	return &clients{core: core, rbac: rbac, apps: apps, batch: batch, coord: coord}, nil
 }

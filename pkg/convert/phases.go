@@ -1,0 +1,404 @@
+package convert
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/version"
+	"sigs.k8s.io/yaml"
+
+	"github.com/yurtadm/yurtadm/pkg/cmdutil"
+	"github.com/yurtadm/yurtadm/pkg/constants"
+	yversion "github.com/yurtadm/yurtadm/pkg/version"
+	"github.com/yurtadm/yurtadm/pkg/yurthub"
+)
+
+var listAll = metav1.ListOptions{}
+
+func listOpts(selector string) metav1.ListOptions { return metav1.ListOptions{LabelSelector: selector} }
+
+const kubeadmConfigMap = "kubeadm-config"
+
+// checkKubeadm reads kubeadm-config and checks the cluster's version: at
+// least the oldest minor yurtadm supports; a newer one is a warning, not a
+// refusal (the old tool's allow-list refused every new release).
+func (d *runData) checkKubeadm() error {
+	c, err := d.Clients()
+	if err != nil {
+		return err
+	}
+	cm, err := c.Kube.CoreV1().ConfigMaps(metav1.NamespaceSystem).Get(d.ctx, kubeadmConfigMap, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return &cmdutil.Error{Code: cmdutil.ExitPreflight, Err: fmt.Errorf("kube-system/%s not found: this is not a kubeadm cluster", kubeadmConfigMap),
+			Hint: "convert works on clusters made with kubeadm; for others, install OpenYurt with its Helm charts and join nodes with 'yurtadm join'"}
+	}
+	if err != nil {
+		return fmt.Errorf("read kube-system/%s: %w", kubeadmConfigMap, err)
+	}
+	var cc struct {
+		KubernetesVersion    string `json:"kubernetesVersion"`
+		ControlPlaneEndpoint string `json:"controlPlaneEndpoint"`
+	}
+	if err := yaml.Unmarshal([]byte(cm.Data["ClusterConfiguration"]), &cc); err != nil || cc.KubernetesVersion == "" {
+		return &cmdutil.Error{Code: cmdutil.ExitPreflight, Err: fmt.Errorf("kube-system/%s has no readable ClusterConfiguration.kubernetesVersion (%v)", kubeadmConfigMap, err),
+			Hint: "run 'kubeadm init phase upload-config kubeadm' on a control-plane node"}
+	}
+	v, err := version.ParseGeneric(cc.KubernetesVersion)
+	if err != nil {
+		return &cmdutil.Error{Code: cmdutil.ExitPreflight, Err: fmt.Errorf("kubernetesVersion %q in kubeadm-config: %w", cc.KubernetesVersion, err)}
+	}
+	d.version = cc.KubernetesVersion
+	built := version.MustParseGeneric(yversion.KubernetesVersion)
+	switch {
+	case v.Major() != 1 || int(v.Minor()) < yversion.MinKubernetesMinor:
+		return &cmdutil.Error{Code: cmdutil.ExitPreflight, Err: fmt.Errorf("Kubernetes %s is older than v1.%d, the oldest this yurtctl supports", cc.KubernetesVersion, yversion.MinKubernetesMinor),
+			Hint: "upgrade the cluster with kubeadm first, or use the yurtctl release made for it"}
+	case v.Minor() > built.Minor():
+		d.add(PhasePreflight, "warning", "Kubernetes %s is newer than %s, which this yurtctl was tested with; going ahead", cc.KubernetesVersion, yversion.KubernetesVersion)
+	default:
+		d.add(PhasePreflight, "done", "kubeadm cluster, Kubernetes %s", cc.KubernetesVersion)
+	}
+	return nil
+}
+
+func runConvertPreflight(d *runData) error {
+	if err := d.checkKubeadm(); err != nil {
+		return err
+	}
+	p, err := d.Plan()
+	if err != nil {
+		return err
+	}
+	d.printPlan(p)
+	if bad := p.notReady(); len(bad) > 0 {
+		return &cmdutil.Error{Code: cmdutil.ExitPreflight, Err: fmt.Errorf("node(s) not Ready: %s", strings.Join(bad, ", ")),
+			Hint: "convert restarts kubelet on every edge node and needs each to be Ready before and after; fix them ('kubectl describe node') and run convert again"}
+	}
+	d.add(PhasePreflight, "done", "all %d node(s) Ready", len(p.Nodes))
+	if d.opts.DryRun {
+		d.peekLock()
+		return nil
+	}
+	_, err = d.prepare()
+	return err
+}
+
+// peekLock says, without taking it, whether the lock is free.
+func (d *runData) peekLock() {
+	c, err := d.Clients()
+	if err != nil {
+		return
+	}
+	l, err := c.Kube.CoordinationV1().Leases(d.opts.Namespace).Get(d.ctx, LockName, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		d.add(PhasePreflight, "would", "take the lock Lease %s/%s (free)", d.opts.Namespace, LockName)
+	case err == nil && l.Spec.HolderIdentity != nil && !expired(l, d.env.Now()):
+		d.add(PhasePreflight, "warning", "the lock %s/%s is held by %s: a real run would be refused now", d.opts.Namespace, LockName, *l.Spec.HolderIdentity)
+	default:
+		d.add(PhasePreflight, "would", "take over the expired lock Lease %s/%s", d.opts.Namespace, LockName)
+	}
+}
+
+func (d *runData) controlPlaneOptions() ControlPlaneOptions {
+	return ControlPlaneOptions{Namespace: d.opts.Namespace,
+		NodePools: map[string]string{d.opts.NodePoolName: "Edge", constants.DefaultCloudNodePool: "Cloud"}}
+}
+
+func runConvertControlPlane(d *runData) error {
+	if _, err := d.prepare(); err != nil {
+		return err
+	}
+	c, err := d.Clients()
+	if err != nil {
+		return err
+	}
+	d.checkControllerManager(c)
+	if d.opts.DryRun {
+		d.add(PhaseControlPlane, "would", "ensure CustomResourceDefinition %s, ClusterRole and ClusterRoleBinding %s, ConfigMap %s/%s, NodePools %s (Edge) and %s (Cloud)",
+			NodePoolCRDName, YurthubClusterRole, d.opts.Namespace, constants.YurthubConfigMap, d.opts.NodePoolName, constants.DefaultCloudNodePool)
+		if d.opts.YurtManagerImage != "" {
+			d.add(PhaseControlPlane, "would", "deploy yurt-manager %s in %s", d.opts.YurtManagerImage, d.opts.Namespace)
+		}
+		return nil
+	}
+	actions, err := EnsureControlPlane(d.ctx, c, d.controlPlaneOptions())
+	for _, a := range actions {
+		d.add(PhaseControlPlane, "done", "%s", a)
+	}
+	if err != nil {
+		return cmdutil.WithHint(err, cmdutil.ExitError, "check that the kubeconfig is a cluster admin's; the phase is safe to run again")
+	}
+	if d.opts.YurtManagerImage != "" {
+		actions, err := EnsureYurtManager(d.ctx, c, d.opts.Namespace, d.opts.YurtManagerImage)
+		for _, a := range actions {
+			d.add(PhaseControlPlane, "done", "%s", a)
+		}
+		if err != nil {
+			return cmdutil.WithHint(err, cmdutil.ExitError, "the phase is safe to run again")
+		}
+	}
+	return nil
+}
+
+// checkControllerManager says what convert does with kube-controller-manager:
+// nothing. OpenYurt v1.7 keeps node lifecycle in kube-controller-manager
+// (yurt-manager runs with -nodelifecycle; autonomy comes from
+// node.openyurt.io/autonomy-duration mapped to pod tolerations). It also
+// says when kube-controller-manager is not a kubeadm static pod.
+func (d *runData) checkControllerManager(c Clients) {
+	pods, err := c.Kube.CoreV1().Pods(metav1.NamespaceSystem).List(d.ctx, listOpts("component=kube-controller-manager,tier=control-plane"))
+	switch {
+	case err != nil:
+		d.add(PhaseControlPlane, "warning", "could not look for kube-controller-manager: %v", err)
+	case len(pods.Items) == 0:
+		d.add(PhaseControlPlane, "warning", "kube-controller-manager is not a kubeadm static pod (no kube-system pod with component=kube-controller-manager): "+
+			"convert leaves it alone. OpenYurt %s needs no change there (node lifecycle stays in kube-controller-manager); "+
+			"if you run OpenYurt older than v1.4, disable its nodelifecycle controller yourself (--controllers=-nodelifecycle,*)", yversion.OpenYurtVersion)
+	default:
+		d.add(PhaseControlPlane, "done", "kube-controller-manager is a kubeadm static pod (%s); OpenYurt %s needs no change to it", pods.Items[0].Name, yversion.OpenYurtVersion)
+	}
+}
+
+// patchNodes applies each node's label and annotation changes (a merge
+// patch; an empty value removes the key), --concurrency at a time.
+func (d *runData) patchNodes(phase string, p *Plan, remove bool) error {
+	c, err := d.Clients()
+	if err != nil {
+		return err
+	}
+	type job struct{ n NodePlan }
+	var todo []NodePlan
+	for _, n := range p.Nodes {
+		if len(n.Labels)+len(n.Annotations) > 0 {
+			todo = append(todo, n)
+		}
+	}
+	if d.opts.DryRun {
+		for _, n := range todo {
+			d.add(phase, "would", "patch node %s: %s", n.Name, describeKV(n, remove))
+		}
+		return nil
+	}
+	sem := make(chan struct{}, d.opts.Concurrency)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var errs []string
+	for _, n := range todo {
+		n := n
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			meta := map[string]any{}
+			if len(n.Labels) > 0 {
+				meta["labels"] = nullable(n.Labels, remove)
+			}
+			if len(n.Annotations) > 0 {
+				meta["annotations"] = nullable(n.Annotations, remove)
+			}
+			body, _ := json.Marshal(map[string]any{"metadata": meta})
+			_, err := c.Kube.CoreV1().Nodes().Patch(d.ctx, n.Name, types.MergePatchType, body, metav1.PatchOptions{})
+			if apierrors.IsNotFound(err) && remove {
+				err = nil
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, fmt.Sprintf("node %s: %v", n.Name, err))
+			}
+		}()
+	}
+	wg.Wait()
+	sort.Strings(errs)
+	if len(errs) > 0 {
+		return fmt.Errorf("%s", strings.Join(errs, "; "))
+	}
+	d.add(phase, "done", "patched %d node(s), %d already as wanted", len(todo), len(p.Nodes)-len(todo))
+	return nil
+}
+
+func nullable(m map[string]string, remove bool) map[string]any {
+	out := map[string]any{}
+	for k, v := range m {
+		if remove {
+			out[k] = nil
+		} else {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+func describeKV(n NodePlan, remove bool) string {
+	var kv []string
+	for _, m := range []map[string]string{n.Labels, n.Annotations} {
+		for k, v := range m {
+			if remove {
+				kv = append(kv, "remove "+k)
+			} else {
+				kv = append(kv, k+"="+v)
+			}
+		}
+	}
+	sort.Strings(kv)
+	return strings.Join(kv, ", ")
+}
+
+func runConvertLabels(d *runData) error {
+	p, err := d.prepare()
+	if err != nil {
+		return err
+	}
+	if err := d.patchNodes(PhaseLabels, p, false); err != nil {
+		return cmdutil.WithHint(err, cmdutil.ExitError, "the phase is safe to run again")
+	}
+	return nil
+}
+
+// nodeRunner runs the node steps of the run's action.
+func (d *runData) nodeRunner(c Clients) *jobRunner {
+	return &jobRunner{
+		kc: c.Kube, ns: d.opts.Namespace, action: d.action, concurrency: d.opts.Concurrency,
+		deadline: jobDeadline(d.opts.Timeout), messageGrace: d.env.MessageGrace,
+		progress: func(f string, a ...any) { d.logf(PhaseNodes, f, a...) },
+	}
+}
+
+func (d *runData) runNodeSteps(step string) error {
+	p, err := d.prepare()
+	if err != nil {
+		return err
+	}
+	c, err := d.Clients()
+	if err != nil {
+		return err
+	}
+	nodes := p.nodesWithStep(step)
+	pool := map[string]string{}
+	for _, n := range p.Nodes {
+		pool[n.Name] = n.Pool
+		if n.Step == StepSkip {
+			d.results = append(d.results, NodeResult{Node: n.Name, Outcome: OutcomeSkipped, Message: n.Reason})
+		}
+	}
+	if d.opts.DryRun {
+		for _, n := range nodes {
+			j := NodeJob(d.action, n, pool[n], d.opts, "", d.env.JobManagedBy)
+			d.add(PhaseNodes, "would", "create Job %s<random> on node %s running: %s %s", j.GenerateName, n,
+				strings.Join(j.Spec.Template.Spec.Containers[0].Command, " "), strings.Join(j.Spec.Template.Spec.Containers[0].Args, " "))
+		}
+		return nil
+	}
+	if len(nodes) == 0 {
+		d.add(PhaseNodes, "skipped", "no node needs the %s step", d.action)
+		return nil
+	}
+	r := d.nodeRunner(c)
+	r.build = func(n string) *batchv1.Job { return NodeJob(d.action, n, pool[n], d.opts, "", d.env.JobManagedBy) }
+	d.logf(PhaseNodes, "Running the %s step on %d node(s), %d at a time (image %s)", d.action, len(nodes), d.opts.Concurrency, d.opts.NodeImage)
+	results, err := r.run(d.ctx, nodes)
+	d.results = append(d.results, results...)
+	if err != nil {
+		return cmdutil.WithHint(fmt.Errorf("%s interrupted: %w", d.action, err), cmdutil.ExitError,
+			"the node Jobs keep running; run the same command again: it takes them over")
+	}
+	return nil
+}
+
+func runConvertNodes(d *runData) error { return d.runNodeSteps(StepConvert) }
+
+func runConvertVerify(d *runData) error {
+	if d.opts.DryRun {
+		d.add(PhaseVerify, "would", "check every edge node is Ready with a Running yurt-hub pod and its labels")
+		return nil
+	}
+	p, err := d.Plan()
+	if err != nil {
+		return err
+	}
+	c, err := d.Clients()
+	if err != nil {
+		return err
+	}
+	nodes, err := c.Kube.CoreV1().Nodes().List(d.ctx, listAll)
+	if err != nil {
+		return fmt.Errorf("list nodes: %w", err)
+	}
+	pods, err := c.Kube.CoreV1().Pods(d.opts.Namespace).List(d.ctx, listOpts(yurthubAppLabel))
+	if err != nil {
+		return fmt.Errorf("list yurthub pods: %w", err)
+	}
+	hubs := hubNodes(pods.Items)
+	failed := map[string]bool{}
+	for _, r := range d.results {
+		if !r.OK() {
+			failed[r.Node] = true
+		}
+	}
+	byName := map[string]*corev1.Node{}
+	for i := range nodes.Items {
+		byName[nodes.Items[i].Name] = &nodes.Items[i]
+	}
+	checked, problems := 0, 0
+	for _, np := range p.Nodes {
+		n := byName[np.Name]
+		if n == nil {
+			d.add(PhaseVerify, "failed", "node %s is gone", np.Name)
+			problems++
+			continue
+		}
+		if failed[np.Name] {
+			continue // named in the table already
+		}
+		if want := fmt.Sprint(np.Role == RoleEdge); n.Labels[constants.LabelEdgeWorker] != want {
+			d.add(PhaseVerify, "failed", "node %s: label %s=%q, want %q", np.Name, constants.LabelEdgeWorker, n.Labels[constants.LabelEdgeWorker], want)
+			problems++
+		}
+		if np.Role != RoleEdge {
+			continue
+		}
+		checked++
+		if ok, state := yurthub.NodeReady(n, time.Time{}); !ok {
+			d.add(PhaseVerify, "failed", "edge node %s is not Ready: %s", np.Name, state)
+			problems++
+		}
+		if !hubs[np.Name] {
+			d.add(PhaseVerify, "failed", "edge node %s has no Running yurt-hub pod", np.Name)
+			problems++
+		}
+	}
+	if problems == 0 {
+		d.add(PhaseVerify, "done", "%d edge node(s) Ready with yurthub running", checked)
+	}
+	return nil
+}
+
+// runCleanup deletes every node Job of convert and revert that is left.
+func runCleanup(d *runData) error {
+	if d.opts.DryRun {
+		d.add(PhaseCleanup, "would", "delete the node Jobs (label %s) and release the lock", LabelJob)
+		return nil
+	}
+	c, err := d.Clients()
+	if err != nil {
+		return err
+	}
+	bg := metav1.DeletePropagationBackground
+	if err := c.Kube.BatchV1().Jobs(d.opts.Namespace).DeleteCollection(d.ctx, metav1.DeleteOptions{PropagationPolicy: &bg}, listOpts(LabelJob)); err != nil {
+		d.add(PhaseCleanup, "failed", "delete the node Jobs: %v", err)
+		return nil
+	}
+	d.add(PhaseCleanup, "done", "no node Job left")
+	return nil
+}
