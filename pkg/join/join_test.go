@@ -231,6 +231,11 @@ func TestJoinWritesEverythingAndWaitsThroughYurthub(t *testing.T) {
 			t.Errorf("kubeadm-flags.env lacks %q: %s", want, flags)
 		}
 	}
+	// Without the empty bootstrap kubeconfig last, kubelet bootstraps again
+	// and rewrites its kubeconfig to the API server (seen in the e2e).
+	if !strings.HasSuffix(strings.TrimSpace(flags), `--kubeconfig=/var/lib/openyurt/kubelet.conf --bootstrap-kubeconfig="`) {
+		t.Errorf("kubeadm-flags.env must end with --kubeconfig=/var/lib/openyurt/kubelet.conf --bootstrap-kubeconfig=: %s", flags)
+	}
 	yk, err := clientcmd.Load(hh.read(constants.OpenYurtKubeletConfig))
 	if err != nil {
 		t.Fatal(err)

@@ -209,7 +209,12 @@ func runKubeletYurthub(d Data) error {
 	if err := w.WriteFile(constants.OpenYurtKubeletConfig, kc, 0o600); err != nil {
 		return err
 	}
-	flags := kubeletFlags(o.NodeName, o.nodeLabels(), "--kubeconfig="+constants.OpenYurtKubeletConfig)
+	// The empty --bootstrap-kubeconfig= (after the drop-in's) turns TLS
+	// bootstrap off: with it on, kubelet finds no client certificate in a
+	// plain-HTTP kubeconfig (client-go drops TLS settings for http://),
+	// bootstraps again and overwrites the kubeconfig with the API server's
+	// address, bypassing yurthub. OpenYurt's node-servant does the same.
+	flags := kubeletFlags(o.NodeName, o.nodeLabels(), "--kubeconfig="+constants.OpenYurtKubeletConfig, "--bootstrap-kubeconfig=")
 	if err := w.WriteFile(constants.KubeletFlagsEnvFile, flags, 0o644); err != nil {
 		return err
 	}
