@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"net/http"
 	"path"
 	"path/filepath"
 	"sort"
@@ -94,47 +96,130 @@ func (d *doctor) checkCacheComponents() Finding {
 	return ok(name, fmt.Sprintf("yurthub caches %d %s", len(have), plural(len(have), "component", "components")), ev...)
 }
 
-// kubeServiceCacheKeys are where yurthub stores kubelet's copy of the
-// default/kubernetes Service: <component>/<resource>.<version>.<group>/...
-// in the storage's enhancement mode (a cache started by v1.x), or
-// <component>/<resource>/... in the older layout.
-var kubeServiceCacheKeys = []string{"kubelet/services.v1.core/default/kubernetes", "kubelet/services/default/kubernetes"}
+// kubeletUserAgent is the User-Agent doctor lists Services with to see
+// them as kubelet does: yurthub picks its filters by the client's name.
+const kubeletUserAgent = "kubelet/yurtadm-doctor"
 
-func (d *doctor) checkCacheKubeService() Finding {
-	const name = CheckCacheKubeService
-	m, _ := d.yurthubManifest()
-	wantIP, wantPort := m.serviceAddress()
-	want := wantIP + ":" + wantPort
-	var p string
-	var b []byte
-	for _, k := range kubeServiceCacheKeys {
-		p = path.Join(d.cacheDir(), k)
-		var err error
-		if b, err = d.h.FS.ReadFile(p); err == nil {
-			break
-		}
-	}
-	if b == nil {
-		return fail(name, "yurthub has not cached the default/kubernetes Service for kubelet, so pods started offline get no API server address",
-			"kubelet must talk through yurthub (see the kubelet-kubeconfig check); it lists Services right after it starts",
-			"looked for "+strings.Join(kubeServiceCacheKeys, " and ")+" below "+d.cacheDir())
-	}
-	var svc corev1.Service
-	if err := json.Unmarshal(b, &svc); err != nil {
-		return warn(name, "the cached default/kubernetes Service cannot be read", "restart yurthub to rewrite its cache", fmt.Sprintf("%s: %v", p, err))
-	}
+// kubeServiceCachePaths are where yurthub keeps the default/kubernetes
+// Service on disk. yurthub v1.7.0 serves Services to kubelet from its
+// multiplexer, which caches them under multiplexer-proxy-<node> as the
+// cloud has them and rewrites them on the way out; older yurthubs cached
+// kubelet's (rewritten) copy under kubelet/, in the layout
+// <resource>.<version>.<group> or, before that, <resource>.
+func kubeServiceCachePaths(node string) (multiplexer []string, kubelet []string) {
+	return []string{"multiplexer-proxy-" + node + "/services.v1.core/default/kubernetes"},
+		[]string{"kubelet/services.v1.core/default/kubernetes", "kubelet/services/default/kubernetes"}
+}
+
+// serviceAddress reads the clusterIP and https port of a Service.
+func serviceAddress(svc *corev1.Service) string {
 	port := ""
 	for _, sp := range svc.Spec.Ports {
 		if sp.Name == "https" {
 			port = fmt.Sprint(sp.Port)
 		}
 	}
-	got := svc.Spec.ClusterIP + ":" + port
-	ev := []string{fmt.Sprintf("%s: clusterIP %s, port https %s", p, svc.Spec.ClusterIP, port)}
-	if got != want {
-		return fail(name, "the cached default/kubernetes Service is "+got+", not yurthub's "+want+
-			": pods created on this node reach the API server directly (InClusterConfig) and fail while the cloud is unreachable",
-			"yurthub's masterservice filter did not rewrite it: make sure the manifest does not disable it (--disabled-resource-filters, --enable-resource-filter=false), restart yurthub, then kubelet", ev...)
+	return svc.Spec.ClusterIP + ":" + port
+}
+
+// kubeletView lists the Services through yurthub as kubelet does and
+// returns default/kubernetes as kubelet gets it. yurthub's multiplexer
+// answers this from its cache while the cloud is unreachable.
+func (d *doctor) kubeletView() (*corev1.Service, error) {
+	ctx, cancel := d.timeout()
+	defer cancel()
+	url := d.dp.proxyURL + "/api/v1/services"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
 	}
-	return ok(name, "kubelet's cached default/kubernetes Service is yurthub's "+want, ev...)
+	req.Header.Set("User-Agent", kubeletUserAgent)
+	req.Header.Set("Accept", "application/json")
+	resp, err := d.dp.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("GET %s: %v", url, unwrapURLError(err))
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return nil, fmt.Errorf("GET %s: %v", url, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: HTTP %d %s", url, resp.StatusCode, strings.TrimSpace(string(b[:min(len(b), 300)])))
+	}
+	var list corev1.ServiceList
+	if err := json.Unmarshal(b, &list); err != nil {
+		return nil, fmt.Errorf("GET %s: %v", url, err)
+	}
+	for i := range list.Items {
+		if list.Items[i].Namespace == "default" && list.Items[i].Name == "kubernetes" {
+			return &list.Items[i], nil
+		}
+	}
+	return nil, fmt.Errorf("GET %s: no default/kubernetes among %d Services", url, len(list.Items))
+}
+
+const filterFix = "yurthub's masterservice filter did not rewrite it: make sure the manifest does not disable it " +
+	"(--disabled-resource-filters, --enable-resource-filter=false), then restart yurthub and kubelet"
+
+func (d *doctor) checkCacheKubeService() Finding {
+	const name = CheckCacheKubeService
+	m, _ := d.yurthubManifest()
+	wantIP, wantPort := m.serviceAddress()
+	want := wantIP + ":" + wantPort
+	offline := "pods started while the cloud is unreachable get no API server address"
+
+	// On disk: is it cached at all, so that kubelet gets it offline?
+	mux, old := kubeServiceCachePaths(d.nodeName())
+	var ev []string
+	cached := false
+	for _, k := range append(mux, old...) {
+		p := path.Join(d.cacheDir(), k)
+		b, err := d.h.FS.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		var svc corev1.Service
+		if err := json.Unmarshal(b, &svc); err != nil {
+			ev = append(ev, fmt.Sprintf("%s: %v", p, err))
+			continue
+		}
+		cached = true
+		got := serviceAddress(&svc)
+		ev = append(ev, fmt.Sprintf("%s: %s", p, got))
+		if strings.HasPrefix(k, "kubelet/") && got != want {
+			// An older yurthub caches kubelet's copy after its filters.
+			return fail(name, "kubelet's cached default/kubernetes Service is "+got+", not yurthub's "+want+
+				": pods created on this node reach the API server directly (InClusterConfig) and fail while the cloud is unreachable",
+				filterFix, ev...)
+		}
+	}
+	if !cached {
+		var looked []string
+		for _, k := range append(mux, old...) {
+			looked = append(looked, path.Join(d.cacheDir(), k))
+		}
+		return fail(name, "yurthub has not cached the default/kubernetes Service, so "+offline,
+			"kubelet must talk through yurthub (see the kubelet-kubeconfig check); it lists Services right after it starts",
+			append(ev, "looked for "+strings.Join(looked, ", "))...)
+	}
+
+	// Live: what does kubelet get?
+	if !d.hubHealthy() {
+		return warn(name, "default/kubernetes is cached, but yurthub does not answer, so what kubelet gets cannot be checked",
+			"get yurthub running (see the yurthub-healthz check)", ev...)
+	}
+	svc, err := d.kubeletView()
+	if err != nil {
+		return warn(name, "default/kubernetes is cached, but listing Services through yurthub as kubelet failed",
+			"read yurthub's log: 'crictl logs $(crictl ps -q --name yurt-hub)'", append(ev, err.Error())...)
+	}
+	got := serviceAddress(svc)
+	ev = append(ev, fmt.Sprintf("listed through yurthub as kubelet: default/kubernetes is %s", got))
+	if got != want {
+		return fail(name, "kubelet gets default/kubernetes as "+got+", not yurthub's "+want+
+			": pods created on this node reach the API server directly (InClusterConfig) and fail while the cloud is unreachable",
+			filterFix, ev...)
+	}
+	return ok(name, "default/kubernetes is cached, and kubelet gets it as yurthub's "+want, ev...)
 }

@@ -94,7 +94,7 @@ func (m *hubManifest) bootstrapMode() string {
 func (m *hubManifest) serviceAddress() (string, string) {
 	ip := m.arg("dummy-if-ip", constants.YurthubDummyIP)
 	if m.arg("enable-dummy-if", "true") == "false" {
-		ip = m.arg("bind-proxy-address", m.arg("bind-address", "127.0.0.1"))
+		ip = m.arg("bind-proxy-address", "127.0.0.1") // yurthub's --bind-proxy-address default
 	}
 	return ip, m.arg("proxy-secure-port", fmt.Sprint(constants.YurthubProxySecurePort))
 }

@@ -47,7 +47,7 @@ func TestHealthyNode(t *testing.T) {
 			t.Errorf("doctor ran a command that changes something: %s", line)
 		}
 	}
-	if len(f.cloudHosts) == 0 || f.cloudHosts[0] != "http://127.0.0.1:1" {
+	if len(f.cloudHosts) == 0 || !strings.HasPrefix(f.cloudHosts[0], "http://127.0.0.1:") {
 		t.Errorf("the cloud checks should go through yurthub's proxy first, went %v", f.cloudHosts)
 	}
 	tr, _ := rep.finding(CheckTraffic)
@@ -69,6 +69,8 @@ func TestFindings(t *testing.T) {
 		status  Status
 		summary string // substring of the summary
 		fix     string // substring of the fix
+		// evidence is a substring of the evidence
+		evidence string
 	}{
 		{name: "manifest missing", check: CheckYurthubManifest, status: StatusFail, summary: "is missing", fix: "yurtadm join",
 			break_: func(f *fixture) { f.remove(constants.YurthubManifest) }},
@@ -80,7 +82,7 @@ func TestFindings(t *testing.T) {
 		{name: "no yurthub container", check: CheckYurthubContainer, status: StatusFail, summary: "no yurt-hub container", fix: "staticPodPath",
 			break_: func(f *fixture) { f.containers = f.containers[1:] }},
 		{name: "yurthub exited waiting for its CSR", check: CheckYurthubContainer, status: StatusFail,
-			summary: "waits for its certificate signing request", fix: "yurt-manager",
+			summary: "waits for its certificate signing request", fix: "yurt-manager", evidence: "exited with code 1, reason Error, at 2025-06-01T11:59:00Z",
 			break_: func(f *fixture) {
 				f.containers[0].state, f.containers[0].exitCode, f.containers[0].reason = stateExited, 1, "Error"
 				f.containers[0].log = "I0601 waiting for the controller-manager to sign the yurthub client certificate\nE0601 hub certificates preparation failed, timed out\n"
@@ -167,6 +169,9 @@ func TestFindings(t *testing.T) {
 			break_: func(f *fixture) {
 				f.write(constants.KubeletClientCert, string(f.ca.issue(t, "system:node:"+testNode, f.now.Add(-360*24*time.Hour), f.now.Add(5*24*time.Hour+time.Hour))))
 			}},
+		{name: "kubeletcertificate mode without kubelet.conf", check: CheckYurthubCerts, status: StatusFail,
+			summary: "/etc/kubernetes/kubelet.conf is missing", fix: "yurtadm reset",
+			break_: func(f *fixture) { f.remove(constants.KubeletKubeconfig) }},
 		{name: "token mode: stale CA copy", check: CheckYurthubCerts, status: StatusFail, summary: "not this cluster's CA", fix: "yurtadm reset",
 			break_: func(f *fixture) {
 				f.manifest(constants.YurthubBootstrapModeToken)
@@ -223,20 +228,31 @@ func TestFindings(t *testing.T) {
 			break_: func(f *fixture) {
 				f.containers = append(f.containers, container{id: "kp00000000000000001", name: "kube-proxy", pod: "kube-system/kube-proxy-x", state: stateRunning})
 			}},
-		{name: "kubernetes service cached with the real address", check: CheckCacheKubeService, status: StatusFail,
-			summary: "10.96.0.1:443, not yurthub's 169.254.2.1:10268", fix: "masterservice",
+		{name: "kubelet gets the real kubernetes service", check: CheckCacheKubeService, status: StatusFail,
+			summary: "kubelet gets default/kubernetes as 10.96.0.1:443, not yurthub's 169.254.2.1:10268", fix: "masterservice",
+			break_: func(f *fixture) { f.kubeletSvc = "10.96.0.1:443" }},
+		{name: "older yurthub cached kubelet's copy unrewritten", check: CheckCacheKubeService, status: StatusFail,
+			summary: "kubelet's cached default/kubernetes Service is 10.96.0.1:443", fix: "masterservice",
 			break_: func(f *fixture) {
-				f.write("/etc/kubernetes/cache/kubelet/services.v1.core/default/kubernetes", serviceJSON("10.96.0.1", 443))
+				f.remove("/etc/kubernetes/cache/multiplexer-proxy-edge-1")
+				f.write("/etc/kubernetes/cache/kubelet/services/default/kubernetes", serviceJSON("10.96.0.1", 443))
 			}},
-		{name: "kubernetes service in the old cache layout", check: CheckCacheKubeService, status: StatusOK,
+		{name: "older yurthub cached kubelet's copy rewritten", check: CheckCacheKubeService, status: StatusOK,
 			break_: func(f *fixture) {
-				f.remove("/etc/kubernetes/cache/kubelet/services.v1.core")
-				f.write("/etc/kubernetes/cache/kubelet/services/default/kubernetes", serviceJSON("169.254.2.1", 10268))
+				f.remove("/etc/kubernetes/cache/multiplexer-proxy-edge-1")
+				f.write("/etc/kubernetes/cache/kubelet/services.v1.core/default/kubernetes", serviceJSON("169.254.2.1", 10268))
 			}},
 		{name: "kubernetes service not cached", check: CheckCacheKubeService, status: StatusFail, summary: "has not cached",
-			break_: func(f *fixture) { f.remove("/etc/kubernetes/cache/kubelet/services.v1.core") }},
-		{name: "dummy interface off: the bind address is expected", check: CheckCacheKubeService, status: StatusFail, summary: "not yurthub's 127.0.0.1:10268",
+			break_: func(f *fixture) { f.remove("/etc/kubernetes/cache/multiplexer-proxy-edge-1") }},
+		{name: "kubernetes service cached, yurthub down", check: CheckCacheKubeService, status: StatusWarn, summary: "cannot be checked",
+			break_: func(f *fixture) { f.healthz = nil }},
+		{name: "dummy interface off: the proxy address is expected", check: CheckCacheKubeService, status: StatusFail, summary: "not yurthub's 127.0.0.1:10268",
 			break_: func(f *fixture) { f.manifest(constants.YurthubBootstrapModeKCE, "--enable-dummy-if=false") }},
+		{name: "dummy interface off and rewritten accordingly", check: CheckCacheKubeService, status: StatusOK,
+			break_: func(f *fixture) {
+				f.manifest(constants.YurthubBootstrapModeKCE, "--enable-dummy-if=false")
+				f.kubeletSvc = "127.0.0.1:10268"
+			}},
 		{name: "pod with the wrong service env", check: CheckPodsBypass, status: StatusFail,
 			summary: "1 pod on this node reach", fix: "kubectl delete pod -n default app-1",
 			break_: func(f *fixture) {
@@ -287,6 +303,9 @@ func TestFindings(t *testing.T) {
 			if got.Status != tc.status || !strings.Contains(got.Summary, tc.summary) || !strings.Contains(got.Fix, tc.fix) {
 				t.Fatalf("%s: got %s %q fix %q evidence %q\nwant %s, summary with %q, fix with %q",
 					tc.check, got.Status, got.Summary, got.Fix, got.Evidence, tc.status, tc.summary, tc.fix)
+			}
+			if ev := strings.Join(got.Evidence, "\n"); !strings.Contains(ev, tc.evidence) || strings.Contains(ev, "crictl.yaml") {
+				t.Errorf("evidence %q, want it with %q and without crictl's own warnings", got.Evidence, tc.evidence)
 			}
 			if (got.Status == StatusFail || got.Status == StatusWarn) && got.Fix == "" {
 				t.Errorf("a %s finding must say how to fix it", got.Status)
@@ -403,13 +422,16 @@ func TestSkip(t *testing.T) {
 func TestKubeconfigFlag(t *testing.T) {
 	f := newFixture(t)
 	kc := t.TempDir() + "/admin.conf"
-	if err := os.WriteFile(kc, []byte(kubeconfig(t, "https://192.0.2.9:6443")), 0o600); err != nil {
+	admin := strings.Replace(kubeconfig(t, "https://192.0.2.9:6443"), "client-certificate: "+constants.KubeletClientCert, "token: not-a-bootstrap-token", 1)
+	admin = strings.Replace(admin, "client-key: "+constants.KubeletClientCert, "", 1)
+	if err := os.WriteFile(kc, []byte(admin), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	f.remove(constants.YurthubServerCert) // makes the CSR check ask the cloud
 	rep, _, _ := f.run("--kubeconfig", kc)
 	if len(f.cloudHosts) != 1 || f.cloudHosts[0] != "https://192.0.2.9:6443" {
-		t.Fatalf("cloud clients built for %v, want only the --kubeconfig server", f.cloudHosts)
+		c, _ := rep.finding(CheckCloud)
+		t.Fatalf("cloud clients built for %v, want only the --kubeconfig server: %v", f.cloudHosts, c)
 	}
 	c, _ := rep.finding(CheckCloud)
 	if c.Status != StatusOK || !strings.Contains(c.Summary, kc) {

@@ -126,6 +126,9 @@ type fixture struct {
 	healthz    http.HandlerFunc // nil: yurthub does not listen
 	readyz     http.HandlerFunc
 	metrics    []string // successive /metrics answers; the last repeats
+	// kubeletSvc is default/kubernetes as yurthub's proxy lists it to
+	// kubelet ("ip:port"); others get 10.96.0.1:443.
+	kubeletSvc string
 	scrapes    int
 
 	cloud      *fake.Clientset
@@ -192,14 +195,14 @@ func serviceJSON(ip string, port int32) string {
 
 const healthyMetrics = `# HELP node_yurthub_in_flight_requests_collector collector of in flight requests handling by hub agent(exclude aggregated in flight requests)
 # TYPE node_yurthub_in_flight_requests_collector gauge
-node_yurthub_in_flight_requests_collector{client="kubelet",resource="pods",subresources="",verb="list"} 0
-node_yurthub_in_flight_requests_collector{client="kubelet",resource="pods",subresources="",verb="watch"} 1
-node_yurthub_in_flight_requests_collector{client="kubelet",resource="services",subresources="",verb="watch"} 1
+node_yurthub_in_flight_requests_collector{client="kubelet/v1.34.4 (linux/amd64) kubernetes/$format",resource="pods",subresources="",verb="list"} 0
+node_yurthub_in_flight_requests_collector{client="kubelet/v1.34.4 (linux/amd64) kubernetes/$format",resource="pods",subresources="",verb="watch"} 1
+node_yurthub_in_flight_requests_collector{client="kubelet/v1.34.4 (linux/amd64) kubernetes/$format",resource="services",subresources="",verb="watch"} 1
 # HELP node_yurthub_proxy_traffic_collector collector of proxy response traffic by hub agent(unit: byte)
 # TYPE node_yurthub_proxy_traffic_collector counter
-node_yurthub_proxy_traffic_collector{client="kubelet",resource="pods",subresources="",verb="list"} 2.5e+06
-node_yurthub_proxy_traffic_collector{client="kubelet",resource="nodes",subresources="status",verb="patch"} 400000
-node_yurthub_proxy_traffic_collector{client="kube-proxy",resource="endpointslices",subresources="",verb="list"} 100000
+node_yurthub_proxy_traffic_collector{client="kubelet/v1.34.4 (linux/amd64) kubernetes/$format",resource="pods",subresources="",verb="list"} 2.5e+06
+node_yurthub_proxy_traffic_collector{client="kubelet/v1.34.4 (linux/amd64) kubernetes/$format",resource="nodes",subresources="status",verb="patch"} 400000
+node_yurthub_proxy_traffic_collector{client="kube-proxy/v1.34.4 (linux/amd64) kubernetes/$format",resource="endpointslices",subresources="",verb="list"} 100000
 # HELP node_yurthub_server_healthy_status healthy status of remote servers. 1: healthy, 0: unhealthy
 # TYPE node_yurthub_server_healthy_status gauge
 node_yurthub_server_healthy_status{server="https://10.0.0.1:6443"} 1
@@ -219,7 +222,10 @@ func (f *fixture) healthy() {
 	f.write(constants.KubeletClientCert, string(f.ca.issue(f.t, "system:node:"+testNode, f.now.Add(-30*24*time.Hour), f.now.Add(335*24*time.Hour))))
 	f.write(constants.YurthubServerCert, string(f.ca.issue(f.t, "system:node:"+testNode, f.now.Add(-30*24*time.Hour), f.now.Add(335*24*time.Hour))))
 
-	f.write("/etc/kubernetes/cache/kubelet/services.v1.core/default/kubernetes", serviceJSON("169.254.2.1", 10268))
+	// yurthub v1.7.0 caches Services for kubelet in its multiplexer, as
+	// the cloud has them, and rewrites them when it answers kubelet.
+	f.write("/etc/kubernetes/cache/multiplexer-proxy-edge-1/services.v1.core/default/kubernetes", serviceJSON("10.96.0.1", 443))
+	f.kubeletSvc = "169.254.2.1:10268"
 	f.write("/etc/kubernetes/cache/kubelet/pods.v1.core/default/app-1", `{}`)
 	f.write("/etc/kubernetes/cache/yurthub/configmaps.v1.core/kube-system/yurt-hub-cfg", `{}`)
 
@@ -253,6 +259,10 @@ func (c container) psJSON() map[string]any {
 }
 
 func (c container) inspectJSON() map[string]any {
+	finished := "0001-01-01T00:00:00Z"
+	if c.state == stateExited {
+		finished = "2025-06-01T11:59:00Z"
+	}
 	var env []string
 	var envs []map[string]string
 	for k, v := range c.env {
@@ -261,7 +271,8 @@ func (c container) inspectJSON() map[string]any {
 	}
 	return map[string]any{
 		"status": map[string]any{"id": c.id, "state": c.state, "exitCode": c.exitCode, "reason": c.reason,
-			"startedAt": "1700000000000000000", "finishedAt": "1700000100000000000"},
+			// crictl inspect writes these as RFC 3339, unlike crictl ps.
+			"startedAt": "2025-06-01T11:00:00.123456789Z", "finishedAt": finished},
 		"info": map[string]any{"runtimeSpec": map[string]any{"process": map[string]any{"env": env}},
 			"config": map[string]any{"envs": envs}},
 	}
@@ -282,7 +293,8 @@ func (f *fixture) script() {
 	for _, c := range f.containers {
 		ps = append(ps, c.psJSON())
 		f.sc.Answers[real+"inspect -o json "+c.id] = hosttest.Answer{Out: mustJSON(c.inspectJSON())}
-		f.sc.Answers[real+fmt.Sprintf("logs --tail %d %s", logLines, c.id)] = hosttest.Answer{Out: c.log}
+		f.sc.Answers[real+fmt.Sprintf("logs --tail %d %s", logLines, c.id)] = hosttest.Answer{
+			Out: `time="2025-06-01T12:00:00Z" level=warning msg="Config \"/etc/crictl.yaml\" does not exist"` + "\n" + c.log}
 		if c.state == stateRunning && c.name != constants.YurthubContainerName {
 			batch = append(batch, c.id)
 			batchJSON = append(batchJSON, c.inspectJSON())
@@ -313,6 +325,16 @@ func (f *fixture) serve() string {
 		f.scrapes++
 		fmt.Fprint(w, f.metrics[i])
 	})
+	mux.HandleFunc("/api/v1/services", func(w http.ResponseWriter, r *http.Request) {
+		addr := "10.96.0.1:443"
+		if strings.HasPrefix(r.UserAgent(), "kubelet/") {
+			addr = f.kubeletSvc
+		}
+		ip, port, _ := net.SplitHostPort(addr)
+		var p int32
+		fmt.Sscan(port, &p)
+		fmt.Fprintf(w, `{"kind":"ServiceList","apiVersion":"v1","items":[%s]}`, serviceJSON(ip, p))
+	})
 	srv := httptest.NewServer(mux)
 	f.t.Cleanup(srv.Close)
 	return srv.URL
@@ -325,7 +347,7 @@ func (f *fixture) deps() deps {
 		newHost:  func(string) *host.Host { return f.h },
 		env:      f.env,
 		serveURL: serveURL,
-		proxyURL: "http://127.0.0.1:1", // only recorded: the fake cloud answers
+		proxyURL: serveURL, // serves /api/v1/services; the fake cloud answers the rest
 		http:     &http.Client{},
 		newCloud: func(cfg *rest.Config) (CloudClient, error) {
 			f.cloudHosts = append(f.cloudHosts, cfg.Host)

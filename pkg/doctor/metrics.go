@@ -77,6 +77,16 @@ func (d *doctor) metrics() (metricFamilies, error) {
 	return d.mfs, d.mfsErr
 }
 
+// component is the client's name: yurthub v1.7.0 labels its metrics with
+// the whole User-Agent ("kubelet/v1.34.4 (linux/amd64) kubernetes/$format").
+func component(userAgent string) string {
+	c, _, _ := strings.Cut(userAgent, "/")
+	if c = strings.TrimSpace(c); c == "" {
+		return "(unknown)"
+	}
+	return c
+}
+
 // requestKey names a kind of request: who asks for what.
 type requestKey struct{ client, resource, subresource string }
 
@@ -95,7 +105,7 @@ func inFlight(mfs metricFamilies) map[requestKey]map[string]float64 {
 		if s.value <= 0 {
 			continue
 		}
-		k := requestKey{s.labels["client"], s.labels["resource"], s.labels["subresources"]}
+		k := requestKey{component(s.labels["client"]), s.labels["resource"], s.labels["subresources"]}
 		if out[k] == nil {
 			out[k] = map[string]float64{}
 		}
@@ -180,10 +190,7 @@ func (d *doctor) checkTraffic() Finding {
 	byKind := map[string]float64{}
 	total := 0.0
 	for _, s := range mfs.samples(metricTraffic) {
-		c := s.labels["client"]
-		if c == "" {
-			c = "(unknown)"
-		}
+		c := component(s.labels["client"])
 		byClient[c] += s.value
 		r := s.labels["resource"]
 		if sr := s.labels["subresources"]; sr != "" {

@@ -182,6 +182,16 @@ func (d *doctor) checkCertificates() Finding {
 			}
 		}
 	}
+	if mode == constants.YurthubBootstrapModeKCE {
+		// yurthub v1.7.0 in this mode refuses to start without these two.
+		for _, p := range []string{constants.KubeletKubeconfig, constants.CACertPath} {
+			if !d.h.FS.Exists(p) {
+				fails = append(fails, p+" is missing, which yurthub needs in kubeletcertificate mode")
+				addFix("kubelet writes " + constants.KubeletKubeconfig + " when it bootstraps and join writes " + constants.CACertPath +
+					": if they were removed, run 'yurtadm reset', then 'yurtadm join' again")
+			}
+		}
+	}
 	fix := strings.Join(fixList, "; ")
 	switch {
 	case len(fails) > 0:

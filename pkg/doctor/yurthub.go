@@ -83,7 +83,26 @@ func (p *protoInt) UnmarshalJSON(b []byte) error {
 	return err
 }
 
-func (p protoInt) time() time.Time { return time.Unix(0, int64(p)) }
+// flexTime reads a time that crictl inspect writes as RFC 3339 (and
+// protojson as nanoseconds in a string).
+type flexTime struct{ time.Time }
+
+func (t *flexTime) UnmarshalJSON(b []byte) error {
+	s := strings.Trim(string(b), `"`)
+	if s == "" || s == "null" || s == "0" {
+		return nil
+	}
+	if ns, err := strconv.ParseInt(s, 10, 64); err == nil {
+		t.Time = time.Unix(0, ns)
+		return nil
+	}
+	v, err := time.Parse(time.RFC3339Nano, s)
+	t.Time = v
+	return err
+}
+
+// set reports whether t holds a real time (crictl writes year 1 for none).
+func (t flexTime) set() bool { return !t.IsZero() && t.Year() > 1 }
 
 // containers lists every container the runtime knows, running or not.
 func (d *doctor) containers() ([]criContainer, error) {
@@ -110,8 +129,8 @@ type inspected struct {
 	Status struct {
 		ID         string   `json:"id"`
 		State      string   `json:"state"`
-		StartedAt  protoInt `json:"startedAt"`
-		FinishedAt protoInt `json:"finishedAt"`
+		StartedAt  flexTime `json:"startedAt"`
+		FinishedAt flexTime `json:"finishedAt"`
 		ExitCode   int      `json:"exitCode"`
 		Reason     string   `json:"reason"`
 		Message    string   `json:"message"`
@@ -238,6 +257,10 @@ func (d *doctor) logTail(id string, n int) []string {
 	out, _ := d.h.Exec.CommandContext(ctx, "crictl", "--runtime-endpoint", real, "logs", "--tail", strconv.Itoa(n), id).CombinedOutput()
 	var lines []string
 	for _, l := range strings.Split(strings.TrimRight(string(out), "\n"), "\n") {
+		// crictl's own complaint about its missing config file.
+		if strings.Contains(l, "crictl.yaml") {
+			continue
+		}
 		if l = strings.TrimSpace(l); l != "" {
 			if len(l) > 240 {
 				l = l[:240] + "..."
@@ -298,8 +321,8 @@ func (d *doctor) exitEvidence(c criContainer) []string {
 		if s.Reason != "" {
 			line += ", reason " + s.Reason
 		}
-		if s.FinishedAt > 0 {
-			line += ", at " + s.FinishedAt.time().UTC().Format(time.RFC3339)
+		if s.FinishedAt.set() {
+			line += ", at " + s.FinishedAt.UTC().Format(time.RFC3339)
 		}
 		if s.Message != "" {
 			line += ": " + strings.TrimSpace(s.Message)
