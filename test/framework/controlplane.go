@@ -70,6 +70,7 @@ type ControlPlane struct {
 	Tools Tools
 
 	logDir   string
+	detach   bool
 	procs    []*process
 	stopOnce sync.Once
 }
@@ -103,11 +104,26 @@ func StartControlPlane(t testing.TB) *ControlPlane {
 // token. On error nothing is left running and the error carries the tails
 // of the logs.
 func Start(tools Tools, dir string) (cp *ControlPlane, err error) {
+	return StartWith(tools, dir, StartOptions{})
+}
+
+// StartOptions change how Start runs the control plane.
+type StartOptions struct {
+	// Detach runs every process in its own session without a parent-death
+	// signal: the control plane outlives the program that started it (a
+	// quickstart), which records PIDs() to stop it later. Stop still works
+	// from the starting program.
+	Detach bool
+}
+
+// StartWith is Start with options.
+func StartWith(tools Tools, dir string, o StartOptions) (cp *ControlPlane, err error) {
 	ip, err := HostIP()
 	if err != nil {
 		return nil, err
 	}
 	cp = &ControlPlane{
+		detach:          o.Detach,
 		HostIP:          ip.String(),
 		Dir:             dir,
 		Tools:           tools,
@@ -212,7 +228,7 @@ func (cp *ControlPlane) startEtcd() (string, error) {
 	}
 	clientURL := "http://127.0.0.1:" + strconv.Itoa(clientPort)
 	peerURL := "http://127.0.0.1:" + strconv.Itoa(peerPort)
-	p, err := startProcess("etcd", cp.logDir, cp.Tools.Etcd,
+	p, err := cp.startProcess("etcd", cp.logDir, cp.Tools.Etcd,
 		"--name=default",
 		"--data-dir="+filepath.Join(cp.Dir, "etcd"),
 		"--listen-client-urls="+clientURL,
@@ -252,7 +268,7 @@ func (cp *ControlPlane) startAPIServer(kubeconfigDir, dryRunDir string) error {
 	if err != nil {
 		return err
 	}
-	p, err := startProcess("kube-apiserver", cp.logDir, cp.Tools.KubeAPIServer, hostArgs(command, kubeconfigDir, nil)...)
+	p, err := cp.startProcess("kube-apiserver", cp.logDir, cp.Tools.KubeAPIServer, hostArgs(command, kubeconfigDir, nil)...)
 	if err != nil {
 		return err
 	}
@@ -312,7 +328,7 @@ func (cp *ControlPlane) startControllerManager(kubeconfigDir, dryRunDir string) 
 	if err != nil {
 		return err
 	}
-	p, err := startProcess("kube-controller-manager", cp.logDir, cp.Tools.KubeControllerManager, hostArgs(command, kubeconfigDir, nil)...)
+	p, err := cp.startProcess("kube-controller-manager", cp.logDir, cp.Tools.KubeControllerManager, hostArgs(command, kubeconfigDir, nil)...)
 	if err != nil {
 		return err
 	}
@@ -364,7 +380,7 @@ func (cp *ControlPlane) StartScheduler() error {
 	if err != nil {
 		return err
 	}
-	p, err := startProcess("kube-scheduler", cp.logDir, cp.Tools.KubeScheduler, hostArgs(command, kubeconfigDir, map[string]string{
+	p, err := cp.startProcess("kube-scheduler", cp.logDir, cp.Tools.KubeScheduler, hostArgs(command, kubeconfigDir, map[string]string{
 		"bind-address": "127.0.0.1",
 		"secure-port":  strconv.Itoa(port),
 		"leader-elect": "false",
@@ -437,6 +453,77 @@ func (cp *ControlPlane) stopProcesses() {
 	}
 	wg.Wait()
 	cp.procs = nil
+}
+
+func (cp *ControlPlane) startProcess(name, logDir, path string, args ...string) (*process, error) {
+	return startProcessOpts(cp.detach, name, logDir, path, args...)
+}
+
+// StartExtra runs another host process next to the control plane (for
+// example a cluster add-on that must act before any node is Ready), with
+// its output in LogDir()/name.log. It is stopped by Stop, before
+// kube-apiserver. It returns the process id.
+func (cp *ControlPlane) StartExtra(name, path string, args ...string) (int, error) {
+	p, err := cp.startProcess(name, cp.logDir, path, args...)
+	if err != nil {
+		return 0, err
+	}
+	cp.procs = append(cp.procs, p)
+	return p.cmd.Process.Pid, nil
+}
+
+// Exited returns an error when the process name has ended, nil while it runs.
+func (cp *ControlPlane) Exited(name string) error {
+	for _, p := range cp.procs {
+		if p.name == name {
+			return p.exited()
+		}
+	}
+	return fmt.Errorf("no process %q", name)
+}
+
+// LogDir is the directory of the processes' logs.
+func (cp *ControlPlane) LogDir() string { return cp.logDir }
+
+// StopAPIServer stops kube-apiserver (SIGTERM, then SIGKILL), cutting every
+// client off the cluster; StartAPIServer starts it again with the same
+// command line.
+func (cp *ControlPlane) StopAPIServer() error {
+	for _, p := range cp.procs {
+		if p.name == "kube-apiserver" {
+			p.stop(stopGrace)
+			return nil
+		}
+	}
+	return errors.New("kube-apiserver is not part of this control plane")
+}
+
+// StartAPIServer restarts a kube-apiserver StopAPIServer stopped, and
+// returns when it is ready.
+func (cp *ControlPlane) StartAPIServer() error {
+	for i, p := range cp.procs {
+		if p.name != "kube-apiserver" {
+			continue
+		}
+		if p.exited() == nil {
+			return errors.New("kube-apiserver is running")
+		}
+		np, err := startProcessOpts(p.detach, p.name, p.logDir, p.path, p.args...)
+		if err != nil {
+			return err
+		}
+		cp.procs[i] = np
+		return poll(apiserverTimeout, func() (bool, error) {
+			if err := np.exited(); err != nil {
+				return false, err
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_, err := cp.Client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
+			return err == nil, nil
+		})
+	}
+	return errors.New("kube-apiserver is not part of this control plane")
 }
 
 // PIDs returns the process ids of the running processes by name (etcd,
