@@ -24,7 +24,8 @@ type Unmounter interface {
 const mountsFile = "/proc/mounts"
 
 // kubeletMounts lists the mount points strictly below the kubelet directory
-// of fsys's root, as real paths, deepest first. With a root other than "/"
+// of fsys's root, as real paths, deepest first, and last the directory
+// itself when kubelet bind-mounted it onto itself. With a root other than "/"
 // only mounts below <root>/var/lib/kubelet count, never the machine's own
 // /var/lib/kubelet. A stacked mount point appears once per mount.
 func kubeletMounts(fsys host.FS) ([]string, error) {
@@ -55,7 +56,42 @@ func kubeletMounts(fsys host.FS) ([]string, error) {
 	// mounts they sit on.
 	slices.Reverse(found)
 	sort.SliceStable(found, func(i, j int) bool { return depth(found[i]) > depth(found[j]) })
+	// kubelet bind-mounts its directory onto itself (to make it a shared
+	// mount) when it is not on one, as on hosts without systemd; that
+	// mount goes last, or the directory cannot be removed (EBUSY). A disk
+	// or another directory mounted there is the operator's and stays.
+	if mi, err := fsys.ReadFile(mountInfoFile); err == nil {
+		for _, dir := range dirs {
+			for _, root := range selfBindRoots(string(mi), dir) {
+				if root == hostPath(fsys, dir) {
+					found = append(found, dir)
+				}
+			}
+		}
+	}
 	return found, nil
+}
+
+// mountInfoFile has each mount's root within its file system, which
+// /proc/mounts lacks.
+const mountInfoFile = "/proc/self/mountinfo"
+
+// selfBindRoots returns, for every mount at mountPoint in a mountinfo
+// table, the path of its root within its file system (field 4). A bind
+// mount of a directory onto itself has its own path there; a disk mounted
+// at the directory has "/".
+func selfBindRoots(table, mountPoint string) []string {
+	var roots []string
+	for _, line := range strings.Split(table, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 5 {
+			continue
+		}
+		if unescapeMountPath(f[4]) == mountPoint {
+			roots = append(roots, unescapeMountPath(f[3]))
+		}
+	}
+	return roots
 }
 
 func depth(p string) int { return strings.Count(filepath.Clean(p), "/") }
