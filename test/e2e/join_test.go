@@ -58,6 +58,20 @@ func checkJoinedNode(t *testing.T, nodeType string) {
 			t.Errorf("GET %s: %d %q %v", u, code, body, err)
 		}
 	}
+	if nodeType != "edge" {
+		// A cloud-mode yurthub only proxies; it keeps no cache.
+		var series []string
+		var err error
+		for end := time.Now().Add(60 * time.Second); time.Now().Before(end); time.Sleep(time.Second) {
+			if series, err = harness.KubeletRequestsThroughYurthub(); len(series) > 0 {
+				break
+			}
+		}
+		if err != nil || len(series) == 0 {
+			t.Errorf("yurthub's metrics show no request from kubelet (%v)", err)
+		}
+		return
+	}
 	// kubelet's requests show in yurthub's metrics, and its cache fills.
 	var series []string
 	var cached int
@@ -89,4 +103,21 @@ func checkJoinedNode(t *testing.T, nodeType string) {
 func hasCached(resource string) bool {
 	entries, err := os.ReadDir(filepath.Join(harness.YurthubCache, "kubelet", resource))
 	return err == nil && len(entries) > 0
+}
+
+// Scenario 6: a cloud node.
+func TestJoinCloudNode(t *testing.T) {
+	machine(t)
+	join(t, "--node-type", "cloud")
+	checkJoinedNode(t, "cloud")
+	b, err := os.ReadFile("/etc/kubernetes/manifests/yurthub.yaml")
+	if err != nil || !strings.Contains(string(b), "--working-mode=cloud") {
+		t.Errorf("yurthub manifest: %v (want --working-mode=cloud)", err)
+	}
+	workloadPod(t, "sleeper-cloud")
+}
+
+func hasCachedObject(resource, ns, name string) bool {
+	_, err := os.Stat(filepath.Join(harness.YurthubCache, "kubelet", resource, ns, name))
+	return err == nil
 }

@@ -213,3 +213,74 @@ func (h *Harness) YurthubLogs(ctx context.Context, n int) string {
 	}
 	return l.Stdout + l.Stderr
 }
+
+// kubeadmDropIn is the kubelet drop-in kubeadm's kubelet package ships
+// (kubeadm join expects it; it does not write one).
+const kubeadmDropIn = `[Service]
+Environment="KUBELET_KUBECONFIG_ARGS=--bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf --kubeconfig=/etc/kubernetes/kubelet.conf"
+Environment="KUBELET_CONFIG_ARGS=--config=/var/lib/kubelet/config.yaml"
+EnvironmentFile=-/var/lib/kubelet/kubeadm-flags.env
+EnvironmentFile=-/etc/default/kubelet
+ExecStart=
+ExecStart=%s $KUBELET_KUBECONFIG_ARGS $KUBELET_CONFIG_ARGS $KUBELET_KUBEADM_ARGS $KUBELET_EXTRA_ARGS
+`
+
+// InstallKubeadmDropIn writes the drop-in of kubeadm's kubelet package, as
+// a plain kubeadm node has it.
+func (h *Harness) InstallKubeadmDropIn() error {
+	dir := "/etc/systemd/system/kubelet.service.d"
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "10-kubeadm.conf"), []byte(fmt.Sprintf(kubeadmDropIn, filepath.Join(h.Bin, "kubelet"))), 0o644)
+}
+
+// KubeadmJoinArgs are the arguments of the real `kubeadm join` for this
+// machine with token. Its preflight errors are warnings: this machine
+// fails some of kubeadm's checks (no kernel modules, no systemd) that
+// yurtadm's preflight does not make.
+func (h *Harness) KubeadmJoinArgs(token string) []string {
+	return []string{"join", h.APIServer(), "--token", token, "--discovery-token-ca-cert-hash", h.CP.CACertHash,
+		"--cri-socket", CRISocket, "--node-name", NodeName(), "--ignore-preflight-errors=all"}
+}
+
+// Timed is a command timed from its start to the Node being Ready.
+type Timed struct {
+	Result
+	// ToReady is from the command's start until kube-apiserver showed the
+	// Node Ready (polled every 100ms).
+	ToReady time.Duration
+}
+
+// RunUntilReady runs a join command and measures the time from its start
+// until the Node is Ready, polling kube-apiserver alongside.
+func (h *Harness) RunUntilReady(ctx context.Context, timeout time.Duration, name string, args ...string) (Timed, error) {
+	start := time.Now()
+	readyAt := make(chan time.Duration, 1)
+	pctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	go func() {
+		for pctx.Err() == nil {
+			if n, err := h.Node(pctx); err == nil && Ready(n) {
+				readyAt <- time.Since(start)
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		readyAt <- 0
+	}()
+	r, err := h.Run(ctx, name, args...)
+	if err != nil {
+		return Timed{Result: r}, err
+	}
+	if r.ExitCode != 0 {
+		cancel()
+		<-readyAt
+		return Timed{Result: r}, fmt.Errorf("%s", r.String())
+	}
+	d := <-readyAt
+	if d == 0 {
+		return Timed{Result: r}, fmt.Errorf("node not Ready within %s of the start of %s", timeout, filepath.Base(name))
+	}
+	return Timed{Result: r, ToReady: d}, nil
+}
