@@ -29,7 +29,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/yurtadm/yurtadm/test/framework"
@@ -149,12 +148,45 @@ type Result struct {
 	Stderr   string
 	ExitCode int
 	Took     time.Duration
-	// MaxRSSKB is the command's peak resident set size (getrusage).
+	// Lines are the lines of stderr with the time since the start at which
+	// each arrived (the phases of a join).
+	Lines []Line
+	// MaxRSSKB is the command's peak resident set size, measured by GNU
+	// time (RunRSS only). Go's own wait4 rusage is no use here: the kernel
+	// carries the parent's peak across the exec of a vfork'd child.
 	MaxRSSKB int64
+}
+
+// Line is a line of output and when it came.
+type Line struct {
+	At   time.Duration
+	Text string
 }
 
 func (r Result) String() string {
 	return fmt.Sprintf("$ %s\nexit %d after %s\n--- stdout ---\n%s\n--- stderr ---\n%s", r.Cmd, r.ExitCode, r.Took.Round(time.Millisecond), r.Stdout, r.Stderr)
+}
+
+// lineClock timestamps the lines written to it.
+type lineClock struct {
+	start time.Time
+	buf   bytes.Buffer
+	part  []byte
+	lines []Line
+}
+
+func (c *lineClock) Write(p []byte) (int, error) {
+	c.buf.Write(p)
+	c.part = append(c.part, p...)
+	for {
+		i := bytes.IndexByte(c.part, '\n')
+		if i < 0 {
+			break
+		}
+		c.lines = append(c.lines, Line{At: time.Since(c.start), Text: string(c.part[:i])})
+		c.part = c.part[i+1:]
+	}
+	return len(p), nil
 }
 
 // Run runs a command with Env(); a non-zero exit is not an error (look at
@@ -168,16 +200,12 @@ func (h *Harness) Run(ctx context.Context, name string, args ...string) (Result,
 	}
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Env = h.Env()
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
 	start := time.Now()
+	var out bytes.Buffer
+	errb := &lineClock{start: start}
+	cmd.Stdout, cmd.Stderr = &out, errb
 	err := cmd.Run()
-	r := Result{Cmd: name + " " + strings.Join(args, " "), Stdout: out.String(), Stderr: errb.String(), Took: time.Since(start)}
-	if cmd.ProcessState != nil {
-		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-			r.MaxRSSKB = ru.Maxrss
-		}
-	}
+	r := Result{Cmd: name + " " + strings.Join(args, " "), Stdout: out.String(), Stderr: errb.buf.String(), Took: time.Since(start), Lines: errb.lines}
 	var ee *exec.ExitError
 	switch {
 	case err == nil:
@@ -185,6 +213,33 @@ func (h *Harness) Run(ctx context.Context, name string, args ...string) (Result,
 		r.ExitCode = ee.ExitCode()
 	default:
 		return r, err
+	}
+	return r, nil
+}
+
+// RunRSS is Run under GNU time (/usr/bin/time), which forks the command
+// from its own small process and reports its peak RSS in MaxRSSKB.
+func (h *Harness) RunRSS(ctx context.Context, name string, args ...string) (Result, error) {
+	if !strings.Contains(name, "/") {
+		if p := filepath.Join(h.Bin, name); isExec(p) {
+			name = p
+		}
+	}
+	f, err := os.CreateTemp("", "rss-*")
+	if err != nil {
+		return Result{}, err
+	}
+	f.Close()
+	defer os.Remove(f.Name())
+	r, err := h.Run(ctx, "/usr/bin/time", append([]string{"-f", "%M", "-o", f.Name(), name}, args...)...)
+	r.Cmd = strings.TrimPrefix(r.Cmd, "/usr/bin/time -f %M -o "+f.Name()+" ")
+	if err != nil {
+		return r, err
+	}
+	b, _ := os.ReadFile(f.Name())
+	fields := strings.Fields(string(b))
+	if len(fields) > 0 {
+		fmt.Sscan(fields[len(fields)-1], &r.MaxRSSKB)
 	}
 	return r, nil
 }

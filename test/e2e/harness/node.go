@@ -247,8 +247,8 @@ func (h *Harness) KubeadmJoinArgs(token string) []string {
 // Timed is a command timed from its start to the Node being Ready.
 type Timed struct {
 	Result
-	// ToReady is from the command's start until kube-apiserver showed the
-	// Node Ready (polled every 100ms).
+	// ToReady is from the command's start until it has returned and
+	// kube-apiserver shows the Node Ready (polled every 100ms).
 	ToReady time.Duration
 }
 
@@ -269,7 +269,7 @@ func (h *Harness) RunUntilReady(ctx context.Context, timeout time.Duration, name
 		}
 		readyAt <- 0
 	}()
-	r, err := h.Run(ctx, name, args...)
+	r, err := h.RunRSS(ctx, name, args...)
 	if err != nil {
 		return Timed{Result: r}, err
 	}
@@ -278,9 +278,13 @@ func (h *Harness) RunUntilReady(ctx context.Context, timeout time.Duration, name
 		<-readyAt
 		return Timed{Result: r}, fmt.Errorf("%s", r.String())
 	}
+	// Done when the command has returned and the Node is Ready.
 	d := <-readyAt
 	if d == 0 {
 		return Timed{Result: r}, fmt.Errorf("node not Ready within %s of the start of %s", timeout, filepath.Base(name))
+	}
+	if d < r.Took {
+		d = r.Took
 	}
 	return Timed{Result: r, ToReady: d}, nil
 }
