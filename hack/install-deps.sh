@@ -3,6 +3,7 @@
 #   etcd-server                  the real etcd under the integration tests' kube-apiserver
 #   containerd runc conntrack iptables socat ebtables containernetworking-plugins iproute2
 #                                the node harness (kubelet's runtime, networking and kubeadm's checks)
+#   time                         GNU time: the e2e measures yurtadm join's peak RSS with it
 # kmod is deliberately absent: this machine loads no kernel modules, what is
 # needed (overlay, bridge, veth, nf_tables) is built into the kernel.
 #
@@ -22,6 +23,7 @@ PACKAGES=(
   ebtables
   containernetworking-plugins
   iproute2
+  time
 )
 
 log() { echo "[install-deps] $*" >&2; }

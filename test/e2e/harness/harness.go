@@ -106,7 +106,7 @@ func (h *Harness) Prerequisites() []string {
 	if os.Geteuid() != 0 {
 		missing = append(missing, "root (the harness runs containerd and kubelet)")
 	}
-	for _, b := range []string{"containerd", "ctr", "runc", "iptables", "iptables-save", "iptables-restore", "conntrack", "ip", "go", "etcd"} {
+	for _, b := range []string{"containerd", "ctr", "runc", "iptables", "iptables-save", "iptables-restore", "conntrack", "ip", "go", "etcd", "/usr/bin/time"} {
 		if _, err := exec.LookPath(b); err != nil {
 			missing = append(missing, b+" in PATH (hack/install-deps.sh)")
 		}

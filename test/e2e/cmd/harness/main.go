@@ -58,13 +58,17 @@ func main() {
 		if err != nil {
 			fail(err)
 		}
-		fmt.Fprint(os.Stdout, r.Stdout)
 		fmt.Fprint(os.Stderr, r.Stderr)
+		fmt.Fprint(os.Stdout, r.Stdout)
 		if r.ExitCode != 0 {
 			fmt.Fprintf(os.Stderr, "yurtadm join exited %d\n", r.ExitCode)
 			os.Exit(r.ExitCode)
 		}
 		fmt.Fprintf(os.Stderr, "joined in %s\n", time.Since(start).Round(100*time.Millisecond))
+		// Give yurthub's cache a moment to fill before the status.
+		for end := time.Now().Add(15 * time.Second); time.Now().Before(end) && harness.CacheFiles("kubelet") < 5; {
+			time.Sleep(500 * time.Millisecond)
+		}
 	case "status":
 		if err := attach(h); err != nil {
 			fail(err)
