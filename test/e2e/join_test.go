@@ -79,7 +79,7 @@ func checkJoinedNode(t *testing.T, nodeType string) {
 	for time.Now().Before(deadline) {
 		series, _ = harness.KubeletRequestsThroughYurthub()
 		cached = harness.CacheFiles("kubelet")
-		if len(series) > 0 && cached >= 3 && hasCached("nodes.v1.core") && hasCached("pods.v1.core") {
+		if len(series) > 0 && cached >= 3 && hasCached("nodes.v1.core") {
 			break
 		}
 		time.Sleep(time.Second)
