@@ -254,6 +254,7 @@ func (r *jobRunner) run(ctx context.Context, nodes []string) ([]NodeResult, erro
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 
+	pendingSettle := map[string]*tracked{}
 	finish := func(t *tracked, outcome, msg string) {
 		if t.done {
 			return
@@ -276,7 +277,31 @@ func (r *jobRunner) run(ctx context.Context, nodes []string) ([]NodeResult, erro
 		delete(byJob, t.job)
 		r.progress("%-24s %-18s %6s  (%d/%d done) %s", t.node, t.result.Outcome, t.result.Duration.Round(100*time.Millisecond), finished, len(nodes), t.result.Message)
 	}
-	pendingSettle := map[string]*tracked{}
+	handleJob := func(o *batchv1.Job, typ watch.EventType) {
+		t := byJob[o.Name]
+		if t == nil || t.done {
+			return
+		}
+		if typ == watch.Deleted {
+			finish(t, OutcomeJobFailed, "the Job was deleted by someone else")
+			settle(t)
+			return
+		}
+		done, ok, reason := jobFinished(o)
+		if !done {
+			return
+		}
+		if ok {
+			finish(t, OutcomeSucceeded, "")
+		} else {
+			finish(t, OutcomeJobFailed, reason)
+		}
+		if messages[t.job] != nil || r.messageGrace <= 0 {
+			settle(t)
+		} else {
+			pendingSettle[t.job] = t
+		}
+	}
 
 	start := func(node string) error {
 		t := &tracked{node: node, start: time.Now()}
@@ -292,6 +317,10 @@ func (r *jobRunner) run(ctx context.Context, nodes []string) ([]NodeResult, erro
 				return fmt.Errorf("create the Job for node %s: %w", node, err)
 			}
 			t.job = created.Name
+			byJob[t.job], byNode[node] = t, t
+			inflight++
+			handleJob(created, watch.Added) // finished already (simulators)
+			return nil
 		}
 		byJob[t.job], byNode[node] = t, t
 		inflight++
@@ -323,28 +352,7 @@ func (r *jobRunner) run(ctx context.Context, nodes []string) ([]NodeResult, erro
 		case ev := <-events:
 			switch o := ev.Object.(type) {
 			case *batchv1.Job:
-				t := byJob[o.Name]
-				if t == nil || t.done || ev.Type == watch.Deleted {
-					if t != nil && !t.done && ev.Type == watch.Deleted {
-						finish(t, OutcomeJobFailed, "the Job was deleted by someone else")
-						settle(t)
-					}
-					continue
-				}
-				done, ok, reason := jobFinished(o)
-				if !done {
-					continue
-				}
-				if ok {
-					finish(t, OutcomeSucceeded, "")
-				} else {
-					finish(t, OutcomeJobFailed, reason)
-				}
-				if messages[t.job] != nil || r.messageGrace <= 0 {
-					settle(t)
-				} else {
-					pendingSettle[t.job] = t
-				}
+				handleJob(o, ev.Type)
 			case *corev1.Pod:
 				job := o.Labels["batch.kubernetes.io/job-name"]
 				if job == "" {

@@ -1,0 +1,392 @@
+package convert
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/rest"
+	k8stesting "k8s.io/client-go/testing"
+	"k8s.io/utils/ptr"
+
+	"github.com/yurtadm/yurtadm/pkg/cmdutil"
+	"github.com/yurtadm/yurtadm/pkg/constants"
+	"github.com/yurtadm/yurtadm/pkg/convert/nodestep"
+)
+
+func readyNode(name string, labels map[string]string) corev1.Node {
+	return corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
+		Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}}}
+}
+
+func hubPod(node string, phase corev1.PodPhase) corev1.Pod {
+	return corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "yurt-hub-" + node, Namespace: "kube-system", Labels: map[string]string{"k8s-app": "yurt-hub"}},
+		Spec: corev1.PodSpec{NodeName: node}, Status: corev1.PodStatus{Phase: phase}}
+}
+
+func TestPlanConvert(t *testing.T) {
+	nodes := []corev1.Node{
+		readyNode("master", map[string]string{labelControlPlane: ""}),
+		readyNode("edge-1", nil),
+		readyNode("edge-2", map[string]string{constants.LabelEdgeWorker: "true", constants.LabelNodePool: "edge"}),
+		readyNode("edge-3", map[string]string{constants.LabelNodePool: "hangzhou"}),
+		readyNode("gpu", nil),
+	}
+	o := newOptions()
+	o.CloudNodes = []string{"gpu"}
+	p, err := PlanConvert(nodes, []corev1.Pod{hubPod("edge-2", corev1.PodRunning), hubPod("edge-1", corev1.PodPending)}, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]NodePlan{}
+	for _, n := range p.Nodes {
+		got[n.Name] = n
+	}
+	for _, tc := range []struct {
+		node, role, pool, step string
+		auto                   bool
+		labels                 int
+	}{
+		{"master", RoleCloud, "cloud", StepNone, false, 2},
+		{"gpu", RoleCloud, "cloud", StepNone, false, 2},
+		{"edge-1", RoleEdge, "edge", StepConvert, true, 2}, // yurthub not Running: converted (again)
+		{"edge-2", RoleEdge, "edge", StepSkip, true, 0},
+		{"edge-3", RoleEdge, "hangzhou", StepConvert, true, 1},
+	} {
+		n := got[tc.node]
+		if n.Role != tc.role || n.Pool != tc.pool || n.Step != tc.step || n.Autonomous != tc.auto || len(n.Labels) != tc.labels {
+			t.Errorf("%s: got %+v", tc.node, n)
+		}
+	}
+	if got["edge-1"].Annotations[constants.AnnotationAutonomyDur] != "0" {
+		t.Errorf("edge-1 annotations %v", got["edge-1"].Annotations)
+	}
+	if len(p.Warnings) != 1 || !strings.Contains(p.Warnings[0], "hangzhou") {
+		t.Errorf("warnings %v", p.Warnings)
+	}
+
+	// --autonomous-nodes restricts autonomy.
+	o.AutonomousNodes, o.autonomousGiven = []string{"edge-3"}, true
+	p, _ = PlanConvert(nodes, nil, o)
+	for _, n := range p.Nodes {
+		if n.Autonomous != (n.Name == "edge-3") {
+			t.Errorf("%s autonomous=%v", n.Name, n.Autonomous)
+		}
+	}
+	for _, tc := range []struct {
+		name       string
+		cloud, aut []string
+		want       string
+	}{
+		{"unknown cloud node", []string{"nope"}, nil, `--cloud-nodes names "nope"`},
+		{"unknown autonomous node", nil, []string{"nope"}, `--autonomous-nodes names "nope"`},
+		{"autonomous cloud node", []string{"gpu"}, []string{"gpu"}, "cloud node"},
+		{"autonomous master", nil, []string{"master"}, "cloud node"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := newOptions()
+			o.CloudNodes, o.AutonomousNodes = tc.cloud, tc.aut
+			_, err := PlanConvert(nodes, nil, o)
+			if err == nil || !strings.Contains(err.Error(), tc.want) || cmdutil.ExitCode(err) != cmdutil.ExitUsage {
+				t.Errorf("got %v", err)
+			}
+		})
+	}
+}
+
+func TestPlanRevert(t *testing.T) {
+	nodes := []corev1.Node{
+		readyNode("master", map[string]string{labelControlPlane: "", constants.LabelEdgeWorker: "false", constants.LabelNodePool: "cloud"}),
+		readyNode("edge-1", map[string]string{constants.LabelEdgeWorker: "true"}),
+		readyNode("plain", nil),
+		readyNode("half", nil), // yurthub written, labels never set
+	}
+	nodes[1].Annotations = map[string]string{constants.AnnotationAutonomyDur: "0", constants.AnnotationAutonomy: "true", "other": "x"}
+	p := PlanRevert(nodes, []corev1.Pod{hubPod("half", corev1.PodFailed)})
+	want := map[string]string{"master": StepNone, "edge-1": StepRevert, "plain": StepNone, "half": StepRevert}
+	for _, n := range p.Nodes {
+		if n.Step != want[n.Name] {
+			t.Errorf("%s step %s", n.Name, n.Step)
+		}
+		if n.Name == "edge-1" && (len(n.Annotations) != 2 || len(n.Labels) != 1) {
+			t.Errorf("edge-1 removals %v %v", n.Labels, n.Annotations)
+		}
+		if n.Name == "plain" && (n.Labels != nil || n.Annotations != nil) {
+			t.Errorf("plain node would be patched: %v %v", n.Labels, n.Annotations)
+		}
+	}
+}
+
+func TestLock(t *testing.T) {
+	kc := fake.NewSimpleClientset()
+	ctx := context.Background()
+	now := time.Now()
+	clock := func() time.Time { return now }
+	first, err := AcquireLock(ctx, kc, "kube-system", "hostA/1/convert", clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = AcquireLock(ctx, kc, "kube-system", "hostB/2/revert", clock)
+	if !errors.Is(err, ErrLockHeld) || cmdutil.ExitCode(err) != cmdutil.ExitPreflight || !strings.Contains(err.Error(), "hostA/1/convert") {
+		t.Fatalf("second holder: %v", err)
+	}
+	if err := first.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kc.CoordinationV1().Leases("kube-system").Get(ctx, LockName, metav1.GetOptions{}); err == nil {
+		t.Error("the Lease is still there after Release")
+	}
+
+	// An expired lock of a killed run is taken over.
+	old := metav1.NewMicroTime(now.Add(-time.Minute))
+	kc.CoordinationV1().Leases("kube-system").Create(ctx, &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: LockName, Namespace: "kube-system"},
+		Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To("hostB/2/convert"), LeaseDurationSeconds: ptr.To[int32](30), RenewTime: &old}}, metav1.CreateOptions{})
+	l, err := AcquireLock(ctx, kc, "kube-system", "hostA/1/convert", clock)
+	if err != nil {
+		t.Fatalf("expired lock: %v", err)
+	}
+	l.Release(ctx)
+
+	// A fresh lock of a dead process on this host is taken over too.
+	host, _ := os.Hostname()
+	fresh := metav1.NewMicroTime(now)
+	kc.CoordinationV1().Leases("kube-system").Create(ctx, &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: LockName, Namespace: "kube-system"},
+		Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To(host + "/999999999/convert"), LeaseDurationSeconds: ptr.To[int32](30), RenewTime: &fresh}}, metav1.CreateOptions{})
+	l, err = AcquireLock(ctx, kc, "kube-system", Identity("convert"), clock)
+	if err != nil {
+		t.Fatalf("dead holder on this host: %v", err)
+	}
+	l.Release(ctx)
+}
+
+func TestNodeJob(t *testing.T) {
+	o := newOptions()
+	long := strings.Repeat("a", 70) + ".example.com"
+	for _, node := range []string{"edge-1", long} {
+		j := NodeJob(nodestep.ActionConvert, node, "edge", o, "", "")
+		if n := len(j.GenerateName) + 5; n > jobNameMax {
+			t.Errorf("%s: job name up to %d characters", node, n)
+		}
+		ps := j.Spec.Template.Spec
+		c := ps.Containers[0]
+		if ps.NodeName != node || !ps.HostPID || !ps.HostNetwork || !*c.SecurityContext.Privileged || ps.Tolerations[0].Operator != corev1.TolerationOpExists ||
+			ps.Volumes[0].HostPath.Path != "/" || c.VolumeMounts[0].MountPath != hostMount || *j.Spec.BackoffLimit != 0 || j.Annotations[AnnotationNode] != node {
+			t.Errorf("%s: job spec %+v", node, j.Spec)
+		}
+		args := strings.Join(c.Args, " ")
+		for _, want := range []string{"convert node", "--host-root=/host", "--node-name=" + node, "--yurthub-image=" + o.YurthubImage, "--nodepool-name=edge"} {
+			if !strings.Contains(args, want) {
+				t.Errorf("args %q lack %q", args, want)
+			}
+		}
+	}
+}
+
+// cmdHarness runs convert or revert against fake clients.
+type cmdHarness struct {
+	kc     *fake.Clientset
+	c      Clients
+	out    bytes.Buffer
+	errOut bytes.Buffer
+	kcfg   string
+}
+
+func newCmdHarness(t *testing.T, objs ...runtime.Object) *cmdHarness {
+	h := &cmdHarness{}
+	h.c = fakeClients(t)
+	h.kc = h.c.Kube.(*fake.Clientset)
+	for _, o := range objs {
+		if err := h.kc.Tracker().Add(o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.kcfg = filepath.Join(t.TempDir(), "admin.conf")
+	os.WriteFile(h.kcfg, []byte("apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:1\ncontexts:\n- name: c\n  context:\n    cluster: c\n    user: u\ncurrent-context: c\nusers:\n- name: u\n  user:\n    token: x\n"), 0o600)
+	return h
+}
+
+func (h *cmdHarness) run(revert bool, args ...string) error {
+	h.out.Reset()
+	h.errOut.Reset()
+	s := cmdutil.IOStreams{In: strings.NewReader(""), Out: &h.out, ErrOut: &h.errOut}
+	env := Env{NewClients: func(*rest.Config) (Clients, error) { return h.c, nil }, MessageGrace: time.Millisecond}
+	cmd := NewCommandWithEnv(s, env)
+	if revert {
+		cmd = NewRevertCommandWithEnv(s, env)
+	}
+	cmd.SetArgs(append([]string{"--kubeconfig", h.kcfg}, args...))
+	cmd.SetOut(&h.out)
+	cmd.SetErr(&h.errOut)
+	cmd.SilenceUsage, cmd.SilenceErrors = true, true
+	return cmd.Execute()
+}
+
+func kubeadmConfig(v string) *corev1.ConfigMap {
+	return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "kubeadm-config", Namespace: "kube-system"},
+		Data: map[string]string{"ClusterConfiguration": "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nkubernetesVersion: " + v + "\n"}}
+}
+
+func writes(kc *fake.Clientset) []string {
+	var out []string
+	for _, a := range kc.Actions() {
+		switch a.GetVerb() {
+		case "get", "list", "watch":
+		default:
+			out = append(out, a.GetVerb()+" "+a.GetResource().Resource)
+		}
+	}
+	return out
+}
+
+func TestConvertDryRunTouchesNothing(t *testing.T) {
+	m, e := readyNode("master", map[string]string{labelControlPlane: ""}), readyNode("edge-1", nil)
+	h := newCmdHarness(t, kubeadmConfig("v1.34.4"), &m, &e)
+	if err := h.run(false, "--dry-run"); err != nil {
+		t.Fatalf("%v\n%s", err, h.errOut.String())
+	}
+	if w := writes(h.kc); len(w) != 0 {
+		t.Errorf("dry run wrote: %v", w)
+	}
+	for _, want := range []string{"edge-1", "convert", "would patch node edge-1", "would create Job yurtctl-convert-edge-1-", constants.KubeletFlagsEnvFile, "Dry run: nothing was changed"} {
+		if !strings.Contains(h.out.String(), want) {
+			t.Errorf("plan lacks %q:\n%s", want, h.out.String())
+		}
+	}
+}
+
+func TestConvertPreflightRefusals(t *testing.T) {
+	notReady := readyNode("edge-1", nil)
+	notReady.Status.Conditions[0].Status = corev1.ConditionFalse
+	ok := readyNode("edge-1", nil)
+	for _, tc := range []struct {
+		name string
+		objs []runtime.Object
+		want string
+	}{
+		{"not kubeadm", []runtime.Object{&ok}, "not a kubeadm cluster"},
+		{"too old", []runtime.Object{kubeadmConfig("v1.20.0"), &ok}, "older than"},
+		{"node not ready", []runtime.Object{kubeadmConfig("v1.34.4"), &notReady}, "not Ready: edge-1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newCmdHarness(t, tc.objs...)
+			err := h.run(false, "--yes")
+			if err == nil || !strings.Contains(err.Error(), tc.want) || cmdutil.ExitCode(err) != cmdutil.ExitPreflight {
+				t.Fatalf("got %v (exit %d)", err, cmdutil.ExitCode(err))
+			}
+			if w := writes(h.kc); len(w) != 0 {
+				t.Errorf("refused run wrote: %v", w)
+			}
+		})
+	}
+	// A newer cluster is a warning, not a refusal.
+	h := newCmdHarness(t, kubeadmConfig("v1.40.0"), &ok)
+	if err := h.run(false, "phase", "preflight", "--dry-run"); err != nil || !strings.Contains(h.errOut.String(), "newer than") {
+		t.Errorf("newer cluster: %v\n%s", err, h.errOut.String())
+	}
+}
+
+func TestDeprecatedFlags(t *testing.T) {
+	ok := readyNode("edge-1", nil)
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string // error text; empty: accepted
+	}{
+		{"tunnel server", []string{"--yurt-tunnel-server-image=openyurt/yurt-tunnel-server:v0.6"}, "yurt-tunnel was removed"},
+		{"tunnel agent", []string{"--yurt-tunnel-agent-image=x"}, "yurt-tunnel was removed"},
+		{"deploy tunnel", []string{"--deploy-yurttunnel"}, "yurt-tunnel was removed"},
+		{"app manager", []string{"--enable-app-manager"}, "--yurt-manager-image"},
+		{"provider minikube", []string{"--provider=minikube"}, "kubeadm clusters only"},
+		{"provider kubeadm", []string{"--provider=kubeadm"}, ""},
+		{"deploy tunnel false", []string{"--deploy-yurttunnel=false"}, ""},
+		{"servant alias", []string{"--yurtctl-servant-image=my/yurtadm:v1"}, ""},
+		{"controller-manager alias", []string{"--yurt-controller-manager-image=openyurt/yurt-manager:v1.7.0"}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newCmdHarness(t, kubeadmConfig("v1.34.4"), &ok)
+			err := h.run(false, append([]string{"--dry-run"}, tc.args...)...)
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			if err == nil || cmdutil.ExitCode(err) != cmdutil.ExitUsage || !strings.Contains(err.Error()+cmdutil.Hint(err), tc.want) {
+				t.Fatalf("got %v hint %q", err, cmdutil.Hint(err))
+			}
+			if len(h.kc.Actions()) != 0 {
+				t.Errorf("the cluster was contacted before the flags were checked")
+			}
+		})
+	}
+	o := newOptions()
+	cmd := NewCommandWithEnv(cmdutil.IOStreams{}, Env{})
+	_ = o
+	if err := cmd.ParseFlags([]string{"--yurtctl-servant-image=my/yurtadm:v1", "--yurt-controller-manager-image=ym:1"}); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := cmd.Flags().GetString(flagNodeImage); v != "my/yurtadm:v1" {
+		t.Errorf("--yurtctl-servant-image did not set --node-image: %q", v)
+	}
+	if v, _ := cmd.Flags().GetString(flagYurtManagerImage); v != "ym:1" {
+		t.Errorf("--yurt-controller-manager-image did not set --yurt-manager-image: %q", v)
+	}
+}
+
+// TestConvertWithFakeJobs runs a whole convert against the fake clientset
+// with a reactor that completes or fails each Job as it is created.
+func TestConvertWithFakeJobs(t *testing.T) {
+	m, e1, e2 := readyNode("master", map[string]string{labelControlPlane: ""}), readyNode("edge-1", nil), readyNode("edge-2", nil)
+	h := newCmdHarness(t, kubeadmConfig("v1.34.4"), &m, &e1, &e2)
+	h.kc.PrependReactor("create", "jobs", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		j := a.(k8stesting.CreateAction).GetObject().(*batchJob)
+		j.Name = j.GenerateName + "abcde"
+		typ := batchComplete
+		if j.Annotations[AnnotationNode] == "edge-2" {
+			typ = batchFailed
+		}
+		j.Status.Conditions = append(j.Status.Conditions, batchCondition(typ))
+		return false, nil, nil
+	})
+	err := h.run(false, "--yes")
+	if err == nil || cmdutil.ExitCode(err) != cmdutil.ExitError || !strings.Contains(err.Error(), "edge-2 (failed)") {
+		t.Fatalf("got %v", err)
+	}
+	table := h.out.String()
+	if !strings.Contains(table, "edge-1") || !strings.Contains(table, "edge-2") || !strings.Contains(cmdutil.Hint(err), "run 'yurtctl convert' again") {
+		t.Errorf("table:\n%s\nhint: %s", table, cmdutil.Hint(err))
+	}
+	jobs, _ := h.kc.BatchV1().Jobs("kube-system").List(context.Background(), metav1.ListOptions{})
+	if len(jobs.Items) != 0 {
+		t.Errorf("%d Jobs left behind", len(jobs.Items))
+	}
+	if _, err := h.kc.CoordinationV1().Leases("kube-system").Get(context.Background(), LockName, metav1.GetOptions{}); err == nil {
+		t.Error("the lock was not released")
+	}
+	n, _ := h.kc.CoreV1().Nodes().Get(context.Background(), "edge-1", metav1.GetOptions{})
+	if n.Labels[constants.LabelEdgeWorker] != "true" || n.Annotations[constants.AnnotationAutonomyDur] != "0" {
+		t.Errorf("edge-1 labels %v annotations %v", n.Labels, n.Annotations)
+	}
+}
+
+type batchJob = batchv1.Job
+
+const (
+	batchComplete = batchv1.JobComplete
+	batchFailed   = batchv1.JobFailed
+)
+
+func batchCondition(t batchv1.JobConditionType) batchv1.JobCondition {
+	return batchv1.JobCondition{Type: t, Status: corev1.ConditionTrue, Reason: "Sim"}
+}
