@@ -2,6 +2,7 @@ package harness
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -65,6 +66,9 @@ func (h *Harness) Build(ctx context.Context) error {
 			return err
 		}
 	}
+	if err := h.setYurtadmImage(ctx); err != nil {
+		return err
+	}
 	imgDir := filepath.Join(h.Work, "images")
 	if err := os.MkdirAll(imgDir, 0o755); err != nil {
 		return err
@@ -88,7 +92,27 @@ func (h *Harness) images() []image {
 		{"sleeper.tar", filepath.Join(h.Bin, "pause"), "/usr/local/bin/sleeper", []string{SleeperImage}},
 		// templates/yurthub.yaml.tmpl runs "yurthub" from PATH.
 		{"yurthub.tar", filepath.Join(h.ToolsBin, "yurthub"), "/usr/local/bin/yurthub", []string{YurthubImage}},
+		// The project's own image, which convert's node Jobs run
+		// (yurtadm on PATH; convert's default tag is its version).
+		{"yurtadm.tar", filepath.Join(h.Bin, "yurtadm"), "/usr/local/bin/yurtadm", []string{h.yurtadmImage}},
 	}
+}
+
+// setYurtadmImage tags the project's image the way convert names it by
+// default: docker.io/openyurt/yurtadm:<yurtadm's version>.
+func (h *Harness) setYurtadmImage(ctx context.Context) error {
+	out, err := h.must(ctx, filepath.Join(h.Bin, "yurtadm"), "version", "-o", "json")
+	if err != nil {
+		return err
+	}
+	var v struct {
+		GitVersion string `json:"gitVersion"`
+	}
+	if err := json.Unmarshal([]byte(out), &v); err != nil || v.GitVersion == "" {
+		return fmt.Errorf("yurtadm version -o json: %v: %q", err, out)
+	}
+	h.yurtadmImage = "docker.io/openyurt/yurtadm:" + v.GitVersion
+	return nil
 }
 
 func (h *Harness) imageTags() []string {

@@ -25,12 +25,10 @@ var NodePaths = []string{
 	"/var/lib/openyurt",
 	"/etc/systemd/system/kubelet.service.d",
 	"/var/lib/cni",
-	"/etc/cni",
 	"/run/systemctl-standin",
 	"/var/log/systemctl-standin",
 	"/var/log/pods",
 	"/var/log/containers",
-	"/etc/crictl.yaml",
 }
 
 // CleanNode undoes everything a node did, whatever state it is in, and
@@ -40,15 +38,19 @@ var NodePaths = []string{
 // interface removed. It does not touch the Node object.
 func (h *Harness) CleanNode(ctx context.Context) error {
 	var errs []error
+	start := time.Now()
+	defer func() { h.logf("node cleaned in %s", time.Since(start).Round(10*time.Millisecond)) }()
 	if _, err := os.Stat(filepath.Join(h.Bin, "systemctl")); err == nil {
 		_, _ = h.Run(ctx, filepath.Join(h.Bin, "systemctl"), "stop", "kubelet")
 	}
+	h.logf("kubelet stopped after %s", time.Since(start).Round(10*time.Millisecond))
 	killByExe(filepath.Join(h.ToolsBin, "kubelet"))
 	if c, err := net.DialTimeout("unix", containerdSock, time.Second); err == nil {
 		c.Close()
 		if r, err := h.Run(ctx, filepath.Join(h.ToolsBin, "crictl"), "--runtime-endpoint", CRISocket, "--timeout", "60s", "rmp", "-a", "-f"); err != nil || r.ExitCode != 0 {
 			errs = append(errs, fmt.Errorf("crictl rmp -a -f: %v %s", err, r.Stderr))
 		}
+		h.logf("pods removed after %s", time.Since(start).Round(10*time.Millisecond))
 	}
 	if err := unmountBelow("/var/lib/kubelet"); err != nil {
 		errs = append(errs, err)

@@ -77,6 +77,8 @@ type Harness struct {
 
 	// CP is the running control plane after Up.
 	CP *framework.ControlPlane
+
+	yurtadmImage string
 }
 
 // New finds the repository and the tools. It does not change the machine.
