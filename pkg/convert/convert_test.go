@@ -355,6 +355,9 @@ func TestConvertWithFakeJobs(t *testing.T) {
 		typ := batchComplete
 		if j.Annotations[AnnotationNode] == "edge-2" {
 			typ = batchFailed
+		} else {
+			p := hubPod(j.Annotations[AnnotationNode], corev1.PodRunning)
+			h.kc.Tracker().Add(&p)
 		}
 		j.Status.Conditions = append(j.Status.Conditions, batchCondition(typ))
 		return false, nil, nil

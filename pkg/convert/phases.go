@@ -331,13 +331,25 @@ func runConvertVerify(d *runData) error {
 	if err != nil {
 		return err
 	}
-	nodes, err := c.Kube.CoreV1().Nodes().List(d.ctx, listAll)
-	if err != nil {
-		return fmt.Errorf("list nodes: %w", err)
-	}
-	pods, err := c.Kube.CoreV1().Pods(d.opts.Namespace).List(d.ctx, listOpts(yurthubAppLabel))
-	if err != nil {
-		return fmt.Errorf("list yurthub pods: %w", err)
+	// kubelet reports yurthub's mirror pod a moment after the node step
+	// ends: look again for a short while before calling it missing.
+	var nodes *corev1.NodeList
+	var pods *corev1.PodList
+	for attempt := 0; ; attempt++ {
+		if nodes, err = c.Kube.CoreV1().Nodes().List(d.ctx, listAll); err != nil {
+			return fmt.Errorf("list nodes: %w", err)
+		}
+		if pods, err = c.Kube.CoreV1().Pods(d.opts.Namespace).List(d.ctx, listOpts(yurthubAppLabel)); err != nil {
+			return fmt.Errorf("list yurthub pods: %w", err)
+		}
+		if attempt >= 10 || d.hubsComplete(p, hubNodes(pods.Items)) {
+			break
+		}
+		select {
+		case <-d.ctx.Done():
+			return d.ctx.Err()
+		case <-time.After(time.Second):
+		}
 	}
 	hubs := hubNodes(pods.Items)
 	failed := map[string]bool{}
@@ -382,6 +394,23 @@ func runConvertVerify(d *runData) error {
 		d.add(PhaseVerify, "done", "%d edge node(s) Ready with yurthub running", checked)
 	}
 	return nil
+}
+
+// hubsComplete reports whether every edge node that the node step did not
+// fail on runs yurthub.
+func (d *runData) hubsComplete(p *Plan, hubs map[string]bool) bool {
+	failed := map[string]bool{}
+	for _, r := range d.results {
+		if !r.OK() {
+			failed[r.Node] = true
+		}
+	}
+	for _, n := range p.Nodes {
+		if n.Role == RoleEdge && !failed[n.Name] && !hubs[n.Name] {
+			return false
+		}
+	}
+	return true
 }
 
 // runCleanup deletes every node Job of convert and revert that is left.
