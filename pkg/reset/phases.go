@@ -187,7 +187,10 @@ func runRemoveContainers(d ResetData, phase string) error {
 	case d.DryRun():
 		rep.planned(phase, name, fmt.Sprintf("would remove %s through %s", plural(n, "pod"), ep))
 	default:
-		b, err := h.Exec.CommandContext(d.Context(), "crictl", "--runtime-endpoint", real, "rmp", "-a", "-f").CombinedOutput()
+		// crictl's default timeout is 2s per call; stopping a sandbox
+		// tears down its network through CNI and took longer than that
+		// on a loaded 2-core e2e machine, failing the step.
+		b, err := h.Exec.CommandContext(d.Context(), "crictl", "--runtime-endpoint", real, "--timeout", crictlRemoveTimeout, "rmp", "-a", "-f").CombinedOutput()
 		if err != nil {
 			if msg := strings.TrimSpace(string(b)); msg != "" {
 				err = fmt.Errorf("%w: %s", err, msg)
@@ -257,3 +260,7 @@ func plural(n int, noun string) string {
 	}
 	return fmt.Sprintf("%d %ss", n, noun)
 }
+
+// crictlRemoveTimeout bounds each CRI call of `crictl rmp` (stop and
+// remove one sandbox).
+const crictlRemoveTimeout = "1m"

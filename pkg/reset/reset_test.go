@@ -212,7 +212,7 @@ func plantJoined(t *testing.T, e *env, p plant) {
 	if !p.noSock {
 		hosttest.WriteFile(t, e.h, containerdSock, "")
 		e.sc.Answers[crictl(e.h, "pods", "-q")] = hosttest.Answer{Out: "aaa\nbbb\n"}
-		e.sc.Answers[crictl(e.h, "rmp", "-a", "-f")] = hosttest.Answer{}
+		e.sc.Answers[crictl(e.h, "--timeout", "1m", "rmp", "-a", "-f")] = hosttest.Answer{}
 	}
 	e.init.Active = map[string]bool{constants.KubeletService: true}
 }
@@ -290,7 +290,7 @@ func TestResetJoinedNode(t *testing.T) {
 			if got := e.init.CallLog(); !slices.Equal(got, tc.wantCalls) {
 				t.Errorf("init system calls = %q, want %q", got, tc.wantCalls)
 			}
-			if want := []string{crictl(e.h, "pods", "-q"), crictl(e.h, "rmp", "-a", "-f")}; !slices.Equal(e.sc.Ran, want) {
+			if want := []string{crictl(e.h, "pods", "-q"), crictl(e.h, "--timeout", "1m", "rmp", "-a", "-f")}; !slices.Equal(e.sc.Ran, want) {
 				t.Errorf("commands = %q, want %q", e.sc.Ran, want)
 			}
 			r := e.report()
@@ -384,7 +384,7 @@ func TestResetFailedStepDoesNotStopTheOthers(t *testing.T) {
 		{
 			name: "crictl fails",
 			setup: func(e *env) {
-				e.sc.Answers[crictl(e.h, "rmp", "-a", "-f")] = hosttest.Answer{Out: "rpc error", Err: errors.New("exit status 1")}
+				e.sc.Answers[crictl(e.h, "--timeout", "1m", "rmp", "-a", "-f")] = hosttest.Answer{Out: "rpc error", Err: errors.New("exit status 1")}
 			},
 			phase: PhaseRemoveContainers, step: "remove pods", hintWords: "rmp -a -f",
 			stillGone: []string{constants.YurthubPKIDir, constants.KubeletKubeconfig, constants.OpenYurtDir},
