@@ -140,7 +140,7 @@ func workloadPod(t *testing.T, name string) *corev1.Pod {
 		t.Fatalf("create pod %s: %v", name, err)
 	}
 	var got *corev1.Pod
-	err := wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
+	err := wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, 3*time.Minute, true, func(ctx context.Context) (bool, error) {
 		p, err := h.CP.Client.CoreV1().Pods("default").Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
 			return false, nil

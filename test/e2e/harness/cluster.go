@@ -217,8 +217,11 @@ func (h *Harness) Token(ttl time.Duration) (string, error) {
 		return "", err
 	}
 	if ttl >= 0 {
-		if err := h.CP.WaitForTokenSignedErr(tok, time.Minute); err != nil {
-			return "", err
+		// After a kube-apiserver restart (the autonomy scenario)
+		// kube-controller-manager's informers back off up to a minute
+		// before the bootstrap signer sees new tokens.
+		if err := h.CP.WaitForTokenSignedErr(tok, 3*time.Minute); err != nil {
+			return "", fmt.Errorf("kube-controller-manager did not sign token %s in cluster-info within 3m: %w", strings.SplitN(tok, ".", 2)[0], err)
 		}
 	}
 	return tok, nil

@@ -121,7 +121,9 @@ func waitCached(t *testing.T, pod *corev1.Pod) {
 }
 
 // Scenario 5: an autonomous edge node keeps its workload through a cloud
-// outage and a kubelet restart; a plain kubeadm node does not.
+// outage and a kubelet restart; a plain kubeadm node does not. (This file
+// sorts last so that the other scenarios do not wait for the control
+// plane's controllers to recover from the kube-apiserver restart.)
 func TestAutonomy(t *testing.T) {
 	t.Run("yurtadm edge node", func(t *testing.T) {
 		machine(t)
