@@ -434,11 +434,63 @@ func (r *jobRunner) deleteJob(ctx context.Context, name string) {
 }
 
 // watchLoop feeds events of the runner's Jobs (jobs) or pods into out until
-// ctx ends, re-watching from the last resource version when a watch ends
-// and from scratch when that version is too old.
+// ctx ends, the way an informer does: list (sent as Added events) to get a
+// resource version, watch from it, re-watch from the last version seen when
+// the watch ends and list again when that version is too old. A watch is
+// never started without a version: "most recent" watches need etcd's
+// progress notifications, which etcd 3.4 lacks.
 func (r *jobRunner) watchLoop(ctx context.Context, out chan<- watch.Event, rv string, jobs bool) {
+	send := func(ev watch.Event) bool {
+		select {
+		case out <- ev:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	pause := func() bool {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(time.Second):
+			return true
+		}
+	}
+	sel := metav1.ListOptions{LabelSelector: r.selector()}
 	for ctx.Err() == nil {
-		opts := metav1.ListOptions{LabelSelector: r.selector(), ResourceVersion: rv, AllowWatchBookmarks: true}
+		if rv == "" {
+			if jobs {
+				l, err := r.kc.BatchV1().Jobs(r.ns).List(ctx, sel)
+				if err != nil {
+					if !pause() {
+						return
+					}
+					continue
+				}
+				for i := range l.Items {
+					if !send(watch.Event{Type: watch.Added, Object: &l.Items[i]}) {
+						return
+					}
+				}
+				rv = l.ResourceVersion
+			} else {
+				l, err := r.kc.CoreV1().Pods(r.ns).List(ctx, sel)
+				if err != nil {
+					if !pause() {
+						return
+					}
+					continue
+				}
+				for i := range l.Items {
+					if !send(watch.Event{Type: watch.Added, Object: &l.Items[i]}) {
+						return
+					}
+				}
+				rv = l.ResourceVersion
+			}
+		}
+		opts := sel
+		opts.ResourceVersion, opts.AllowWatchBookmarks = rv, true
 		var w watch.Interface
 		var err error
 		if jobs {
@@ -450,34 +502,36 @@ func (r *jobRunner) watchLoop(ctx context.Context, out chan<- watch.Event, rv st
 			if apierrors.IsResourceExpired(err) || apierrors.IsGone(err) {
 				rv = ""
 			}
-			select {
-			case <-ctx.Done():
+			if !pause() {
 				return
-			case <-time.After(time.Second):
 			}
 			continue
 		}
+		started, failed := time.Now(), false
 		for ev := range w.ResultChan() {
 			if ev.Type == watch.Error {
-				if st, ok := ev.Object.(*metav1.Status); ok && (st.Code == 410) {
+				if st, ok := ev.Object.(*metav1.Status); ok && st.Code == 410 {
 					rv = ""
+				} else {
+					failed = true
 				}
 				break
 			}
-			if m, err := metaAccessor(ev.Object); err == nil {
+			if m, err := metaAccessor(ev.Object); err == nil && m != "" {
 				rv = m
 			}
 			if ev.Type == watch.Bookmark {
 				continue
 			}
-			select {
-			case out <- ev:
-			case <-ctx.Done():
+			if !send(ev) {
 				w.Stop()
 				return
 			}
 		}
 		w.Stop()
+		if (failed || time.Since(started) < time.Second) && !pause() {
+			return
+		}
 	}
 }
 
