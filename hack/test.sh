@@ -7,8 +7,12 @@
 #   5. real-cluster tests: go test -count=1 -v ./test/integration/...
 #      (etcd, kube-apiserver and kube-controller-manager on this machine,
 #      set up by kubeadm; see test/framework)
+#   6. end-to-end scenarios: hack/e2e.sh (containerd, kubelet, yurthub and
+#      a whole cluster on this machine; yurtadm join/reset/rejoin, bad input,
+#      cloud node, autonomy, join time vs kubeadm join; see docs/e2e.md).
+#      Needs root; YURTADM_SKIP_E2E=1 leaves it out.
 # It stops at the first failure with a non-zero exit. The output ends with
-# go test's own summary of the integration tests.
+# go test's own summary of the end-to-end scenarios.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,3 +35,10 @@ go test "${unit[@]}"
 
 step "integration tests against a real control plane"
 go test -count=1 -v -timeout 20m ./test/integration/...
+
+if [ "${YURTADM_SKIP_E2E:-}" = 1 ]; then
+  step "end-to-end scenarios skipped (YURTADM_SKIP_E2E=1)"
+  exit 0
+fi
+step "end-to-end scenarios (hack/e2e.sh)"
+bash hack/e2e.sh
