@@ -60,7 +60,7 @@ func run(m *testing.M) int {
 	if code != 0 && h.CP != nil {
 		fmt.Fprintf(os.Stderr, "control plane logs:\n%s\n", h.CP.LogTails(30))
 	}
-	if err := h.Clean(ctx); err != nil {
+	if err := h.CleanAll(ctx); err != nil {
 		fmt.Fprintf(os.Stderr, "FAIL: tear down: %v\n", err)
 		code = 1
 	}

@@ -69,8 +69,7 @@ func (h *Harness) CleanNode(ctx context.Context) error {
 // control plane and yurt-manager (by the PIDs recorded in Work/pids), mounts
 // below Work and /run/containerd, the kubepods cgroups, cni0, the KUBE-* and
 // CNI-* iptables chains, the kubelet unit and Work but for the built
-// binaries and images (Work/bin, Work/images are kept to make the next Up
-// quick; CleanAll removes them too).
+// binaries and images (Work/bin, Work/images; CleanAll removes them too).
 func (h *Harness) Clean(ctx context.Context) error {
 	var errs []error
 	if h.CP != nil {
@@ -289,7 +288,7 @@ func (h *Harness) Leftovers() []string {
 			}
 		}
 	}
-	for _, p := range append(append([]string{}, NodePaths...), KubeletUnit, "/run/containerd", filepath.Join(h.Work, "cluster"), filepath.Join(h.Work, "containerd")) {
+	for _, p := range append(append([]string{}, NodePaths...), KubeletUnit, "/run/containerd", h.Work) {
 		if _, err := os.Lstat(p); err == nil {
 			left = append(left, "path "+p)
 		}
