@@ -89,7 +89,7 @@ func (o *Options) addConvertFlags(f *pflag.FlagSet) {
 	f.StringSliceVar(&o.AutonomousNodes, flagAutonomousNodes, o.AutonomousNodes, "edge nodes whose pods are not evicted while the node is cut off (default: every edge node)")
 	f.StringVar(&o.NodePoolName, flagNodePool, o.NodePoolName, "NodePool of the edge nodes (created if missing; a node already in a pool keeps it)")
 	f.StringVar(&o.YurthubImage, flagYurthubImage, o.YurthubImage, "yurthub image for the static pod on each edge node")
-	f.StringVar(&o.YurtManagerImage, flagYurtManagerImage, o.YurtManagerImage, "deploy yurt-manager with this image (default: not deployed; the kubeletcertificate bootstrap convert uses does not need it)")
+	f.StringVar(&o.YurtManagerImage, flagYurtManagerImage, o.YurtManagerImage, "deploy yurt-manager with this image (default: not deployed). yurthub v1.7.0 waits for its serving certificate to be approved, so the cluster needs yurt-manager, or another approver of its kubelet-serving CSRs, running")
 	addDeprecatedFlags(f, o)
 }
 

@@ -11,6 +11,10 @@ import (
 // kubelet drop-in expands last on kubelet's command line.
 const flagsVar = "KUBELET_KUBEADM_ARGS"
 
+// bootstrapOff is the empty --bootstrap-kubeconfig that SetKubeconfigFlag
+// adds after --kubeconfig (it overrides the drop-in's, which comes first).
+const bootstrapOff = "--bootstrap-kubeconfig="
+
 // KubeadmFlagsArgs returns the arguments in kubeadm-flags.env content, and
 // whether the variable was found.
 func KubeadmFlagsArgs(env []byte) ([]string, bool, error) {
@@ -63,9 +67,13 @@ func KubeconfigFlag(args []string) string {
 }
 
 // SetKubeconfigFlag rewrites kubeadm-flags.env content so that kubelet's
-// --kubeconfig is path (path "" removes the flag). Every other line and
-// argument is kept as it is; a file without the variable gets it appended.
-// It reports whether the content changed.
+// --kubeconfig is path, followed by an empty --bootstrap-kubeconfig= that
+// turns kubelet's TLS bootstrap off: with it on, kubelet finds no client
+// certificate in yurthub's plain-HTTP kubeconfig, bootstraps again and
+// overwrites that kubeconfig with the API server's address, bypassing
+// yurthub (seen on the e2e harness). path "" removes both flags. Every other
+// line and argument is kept as it is; a file without the variable gets it
+// appended. It reports whether the content changed.
 func SetKubeconfigFlag(env []byte, path string) ([]byte, bool, error) {
 	lines := strings.Split(string(env), "\n")
 	found := false
@@ -88,11 +96,13 @@ func SetKubeconfigFlag(env []byte, path string) ([]byte, bool, error) {
 			case args[j] == "--kubeconfig":
 				j++
 				continue
+			case args[j] == bootstrapOff:
+				continue
 			}
 			out = append(out, args[j])
 		}
 		if path != "" {
-			out = append(out, "--kubeconfig="+path)
+			out = append(out, "--kubeconfig="+path, bootstrapOff)
 		}
 		lines[i] = flagsVar + "=" + strconv.Quote(strings.Join(out, " "))
 		break
@@ -105,7 +115,7 @@ func SetKubeconfigFlag(env []byte, path string) ([]byte, bool, error) {
 		if len(out) > 0 && !bytes.HasSuffix(out, []byte("\n")) {
 			out = append(out, '\n')
 		}
-		out = append(out, flagsVar+"="+strconv.Quote("--kubeconfig="+path)+"\n"...)
+		out = append(out, flagsVar+"="+strconv.Quote("--kubeconfig="+path+" "+bootstrapOff)+"\n"...)
 		return out, true, nil
 	}
 	out := []byte(strings.Join(lines, "\n"))

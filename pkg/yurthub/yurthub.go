@@ -21,10 +21,12 @@ import (
 	"github.com/yurtadm/yurtadm/pkg/kube"
 )
 
-// KubeletKubeconfig points kubelet at yurthub's local proxy. It still names
-// kubelet's rotated client certificate: kubelet checks that its kubeconfig
-// holds a valid certificate before it skips TLS bootstrap, and over plain
-// HTTP the certificate is never sent (yurthub adds its own credentials).
+// KubeletKubeconfig points kubelet at yurthub's local proxy. It names
+// kubelet's rotated client certificate so that kubelet's certificate manager
+// keeps rotating it, but over plain HTTP client-go drops TLS settings and the
+// certificate is never sent (yurthub adds its own credentials); for the same
+// reason kubelet would see no valid certificate in this kubeconfig and
+// bootstrap again unless TLS bootstrap is off, which SetKubeconfigFlag does.
 func KubeletKubeconfig() ([]byte, error) {
 	cfg := clientcmdapi.NewConfig()
 	cfg.Clusters["yurthub"] = &clientcmdapi.Cluster{Server: constants.YurthubProxyURL}

@@ -22,16 +22,18 @@ func TestSetKubeconfigFlag(t *testing.T) {
 		changed              bool
 	}{
 		{"kubeadm file", "KUBELET_KUBEADM_ARGS=\"--container-runtime-endpoint=unix:///run/containerd/containerd.sock --pod-infra-container-image=registry.k8s.io/pause:3.10\"\n", y,
-			"KUBELET_KUBEADM_ARGS=\"--container-runtime-endpoint=unix:///run/containerd/containerd.sock --pod-infra-container-image=registry.k8s.io/pause:3.10 --kubeconfig=/var/lib/openyurt/kubelet.conf\"\n", true},
-		{"already set", "KUBELET_KUBEADM_ARGS=\"--a=b --kubeconfig=/var/lib/openyurt/kubelet.conf\"\n", y,
-			"KUBELET_KUBEADM_ARGS=\"--a=b --kubeconfig=/var/lib/openyurt/kubelet.conf\"\n", false},
+			"KUBELET_KUBEADM_ARGS=\"--container-runtime-endpoint=unix:///run/containerd/containerd.sock --pod-infra-container-image=registry.k8s.io/pause:3.10 --kubeconfig=/var/lib/openyurt/kubelet.conf --bootstrap-kubeconfig=\"\n", true},
+		{"already set", "KUBELET_KUBEADM_ARGS=\"--a=b --kubeconfig=/var/lib/openyurt/kubelet.conf --bootstrap-kubeconfig=\"\n", y,
+			"KUBELET_KUBEADM_ARGS=\"--a=b --kubeconfig=/var/lib/openyurt/kubelet.conf --bootstrap-kubeconfig=\"\n", false},
+		{"set without the bootstrap switch", "KUBELET_KUBEADM_ARGS=\"--a=b --kubeconfig=/var/lib/openyurt/kubelet.conf\"\n", y,
+			"KUBELET_KUBEADM_ARGS=\"--a=b --kubeconfig=/var/lib/openyurt/kubelet.conf --bootstrap-kubeconfig=\"\n", true},
 		{"replace other value and split form", "# comment\nKUBELET_KUBEADM_ARGS=\"--kubeconfig /x --a=b --kubeconfig=/y\"\nOTHER=1\n", y,
-			"# comment\nKUBELET_KUBEADM_ARGS=\"--a=b --kubeconfig=/var/lib/openyurt/kubelet.conf\"\nOTHER=1\n", true},
-		{"remove", "KUBELET_KUBEADM_ARGS=\"--a=b --kubeconfig=/var/lib/openyurt/kubelet.conf\"\n", "",
+			"# comment\nKUBELET_KUBEADM_ARGS=\"--a=b --kubeconfig=/var/lib/openyurt/kubelet.conf --bootstrap-kubeconfig=\"\nOTHER=1\n", true},
+		{"remove", "KUBELET_KUBEADM_ARGS=\"--a=b --kubeconfig=/var/lib/openyurt/kubelet.conf --bootstrap-kubeconfig=\"\n", "",
 			"KUBELET_KUBEADM_ARGS=\"--a=b\"\n", true},
 		{"remove absent", "OTHER=1", "", "OTHER=1", false},
-		{"append variable", "OTHER=1", y, "OTHER=1\nKUBELET_KUBEADM_ARGS=\"--kubeconfig=/var/lib/openyurt/kubelet.conf\"\n", true},
-		{"empty file", "", y, "KUBELET_KUBEADM_ARGS=\"--kubeconfig=/var/lib/openyurt/kubelet.conf\"\n", true},
+		{"append variable", "OTHER=1", y, "OTHER=1\nKUBELET_KUBEADM_ARGS=\"--kubeconfig=/var/lib/openyurt/kubelet.conf --bootstrap-kubeconfig=\"\n", true},
+		{"empty file", "", y, "KUBELET_KUBEADM_ARGS=\"--kubeconfig=/var/lib/openyurt/kubelet.conf --bootstrap-kubeconfig=\"\n", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, changed, err := SetKubeconfigFlag([]byte(tc.in), tc.path)
