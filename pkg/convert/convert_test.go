@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -392,4 +393,27 @@ const (
 
 func batchCondition(t batchv1.JobConditionType) batchv1.JobCondition {
 	return batchv1.JobCondition{Type: t, Status: corev1.ConditionTrue, Reason: "Sim"}
+}
+
+func TestYurthubExtraArgsReachTheNodeJob(t *testing.T) {
+	o := newOptions()
+	o.YurthubExtraArgs = []string{"--enable-dummy-if=false", "--v=4"}
+	args := strings.Join(NodeJob(nodestep.ActionConvert, "edge-1", "edge", o, "", "").Spec.Template.Spec.Containers[0].Args, " ")
+	for _, want := range []string{"--yurthub-extra-arg=--enable-dummy-if=false", "--yurthub-extra-arg=--v=4"} {
+		if !strings.Contains(args, want) {
+			t.Errorf("args %q lack %q", args, want)
+		}
+	}
+	if args := strings.Join(NodeJob(nodestep.ActionRevert, "edge-1", "", o, "", "").Spec.Template.Spec.Containers[0].Args, " "); strings.Contains(args, "extra") {
+		t.Errorf("revert job args %q carry yurthub args", args)
+	}
+	for _, bad := range []string{"enable-dummy-if=false", "--", "--a b", "--x=\n"} {
+		err := ValidYurthubExtraArgs("--yurthub-extra-arg", []string{bad})
+		if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("%q", bad)) {
+			t.Errorf("%q: error %v, want one naming it", bad, err)
+		}
+	}
+	if err := ValidYurthubExtraArgs("--yurthub-extra-arg", []string{"--enable-dummy-if=false", "--a"}); err != nil {
+		t.Error(err)
+	}
 }

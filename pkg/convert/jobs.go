@@ -92,6 +92,9 @@ func NodeJob(action, node, pool string, o *Options, serverAddr, managedBy string
 		if serverAddr != "" {
 			args = append(args, "--"+nodestep.FlagServerAddr+"="+serverAddr)
 		}
+		for _, a := range o.YurthubExtraArgs {
+			args = append(args, "--"+nodestep.FlagYurthubExtraArg+"="+a)
+		}
 	}
 	labels := map[string]string{LabelJob: action, LabelManagedBy: ManagedBy}
 	deadline := int64(jobDeadline(o.Timeout) / time.Second)

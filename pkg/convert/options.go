@@ -23,6 +23,7 @@ const (
 	flagNodePool         = "nodepool-name"
 	flagYurthubImage     = "yurthub-image"
 	flagYurtManagerImage = "yurt-manager-image"
+	flagYurthubExtraArg  = "yurthub-extra-arg"
 	flagNodeImage        = "node-image"
 	flagConcurrency      = "concurrency"
 	flagTimeout          = "timeout"
@@ -50,6 +51,9 @@ type Options struct {
 	NodePoolName     string
 	YurthubImage     string
 	YurtManagerImage string
+	// YurthubExtraArgs are added to yurthub's command line on every edge
+	// node, each "--flag=value".
+	YurthubExtraArgs []string
 	NodeImage        string
 	Concurrency      int
 	Timeout          time.Duration
@@ -89,6 +93,7 @@ func (o *Options) addConvertFlags(f *pflag.FlagSet) {
 	f.StringSliceVar(&o.AutonomousNodes, flagAutonomousNodes, o.AutonomousNodes, "edge nodes whose pods are not evicted while the node is cut off (default: every edge node)")
 	f.StringVar(&o.NodePoolName, flagNodePool, o.NodePoolName, "NodePool of the edge nodes (created if missing; a node already in a pool keeps it)")
 	f.StringVar(&o.YurthubImage, flagYurthubImage, o.YurthubImage, "yurthub image for the static pod on each edge node")
+	f.StringArrayVar(&o.YurthubExtraArgs, flagYurthubExtraArg, o.YurthubExtraArgs, "add this --flag=value to yurthub's command line on every edge node (repeat for more), e.g. --yurthub-extra-arg=--enable-dummy-if=false where no dummy interface can be created")
 	f.StringVar(&o.YurtManagerImage, flagYurtManagerImage, o.YurtManagerImage, "deploy yurt-manager with this image (default: not deployed). yurthub v1.7.0 waits for its serving certificate to be approved, so the cluster needs yurt-manager, or another approver of its kubelet-serving CSRs, running")
 	addDeprecatedFlags(f, o)
 }
@@ -199,6 +204,9 @@ func (o *Options) validate(f *pflag.FlagSet, convert bool) error {
 	if err := validImage(flagYurthubImage, o.YurthubImage); err != nil {
 		return err
 	}
+	if err := ValidYurthubExtraArgs("--"+flagYurthubExtraArg, o.YurthubExtraArgs); err != nil {
+		return err
+	}
 	if o.YurtManagerImage != "" {
 		if err := validImage(flagYurtManagerImage, o.YurtManagerImage); err != nil {
 			return err
@@ -224,6 +232,19 @@ func (o *Options) validate(f *pflag.FlagSet, convert bool) error {
 func validImage(flag, ref string) error {
 	if strings.TrimSpace(ref) == "" || strings.ContainsAny(ref, " \t\n") {
 		return cmdutil.Usagef(fmt.Sprintf("pass an image reference like %s", version.DefaultYurthubImage), "invalid --%s %q", flag, ref)
+	}
+	return nil
+}
+
+// ValidYurthubExtraArgs checks that every entry is one "--flag=value" (or
+// "--flag") for yurthub's command line: no spaces or newlines, which would
+// break the static pod's args.
+func ValidYurthubExtraArgs(flag string, args []string) error {
+	for _, a := range args {
+		name := strings.SplitN(strings.TrimPrefix(a, "--"), "=", 2)[0]
+		if !strings.HasPrefix(a, "--") || name == "" || strings.ContainsAny(a, " \t\n\r") {
+			return cmdutil.Usagef("write each as --flag=value, e.g. "+flag+"=--enable-dummy-if=false", "invalid %s %q", flag, a)
+		}
 	}
 	return nil
 }

@@ -36,10 +36,12 @@ const (
 	FlagNodeName     = "node-name"
 	FlagServerAddr   = "server-addr"
 	FlagYurthubImage = "yurthub-image"
-	FlagNodePool     = "nodepool-name"
-	FlagNamespace    = "namespace"
-	FlagTimeout      = "timeout"
-	FlagTermLog      = "termination-log"
+	// FlagYurthubExtraArg adds one --flag=value to yurthub's command line.
+	FlagYurthubExtraArg = "yurthub-extra-arg"
+	FlagNodePool        = "nodepool-name"
+	FlagNamespace       = "namespace"
+	FlagTimeout         = "timeout"
+	FlagTermLog         = "termination-log"
 )
 
 // EnvFunc builds the node environment for a host root.
@@ -94,6 +96,7 @@ func NewCommand(action string, s cmdutil.IOStreams, mkEnv EnvFunc) *cobra.Comman
 	f.StringVar(&o.NodeName, FlagNodeName, o.NodeName, "this node's name (default: $NODE_NAME)")
 	f.StringVar(&o.ServerAddr, FlagServerAddr, o.ServerAddr, "API server for yurthub (default: the server in kubelet's kubeconfig)")
 	f.StringVar(&o.YurthubImage, FlagYurthubImage, o.YurthubImage, "yurthub image")
+	f.StringArrayVar(&o.YurthubExtraArgs, FlagYurthubExtraArg, o.YurthubExtraArgs, "add this --flag=value to yurthub's command line (repeat for more)")
 	f.StringVar(&o.NodePoolName, FlagNodePool, o.NodePoolName, "NodePool of this node (yurthub --nodepool-name)")
 	f.StringVar(&o.Namespace, FlagNamespace, o.Namespace, "namespace of yurthub's pod and yurt-hub-cfg")
 	f.DurationVar(&o.Timeout, FlagTimeout, o.Timeout, "how long to wait for yurthub and for the Node to be Ready")
@@ -114,6 +117,11 @@ func (o Options) validate(action string) error {
 	if action == ActionConvert {
 		if strings.TrimSpace(o.YurthubImage) == "" || strings.ContainsAny(o.YurthubImage, " \t\n") {
 			return cmdutil.Usagef("pass an image reference like "+version.DefaultYurthubImage, "invalid --%s %q", FlagYurthubImage, o.YurthubImage)
+		}
+		for _, a := range o.YurthubExtraArgs {
+			if !strings.HasPrefix(a, "--") || len(a) < 3 || strings.ContainsAny(a, " \t\n\r") {
+				return cmdutil.Usagef("write each as --flag=value", "invalid --%s %q", FlagYurthubExtraArg, a)
+			}
 		}
 		if errs := validation.IsDNS1123Label(o.NodePoolName); len(errs) > 0 {
 			return cmdutil.Usagef("pass a valid --"+FlagNodePool, "invalid nodepool name %q: %s", o.NodePoolName, strings.Join(errs, "; "))

@@ -89,8 +89,10 @@ type Options struct {
 	// kubelet's own kubeconfig (/etc/kubernetes/kubelet.conf).
 	ServerAddr   string
 	YurthubImage string
-	NodePoolName string
-	Namespace    string
+	// YurthubExtraArgs are added to yurthub's command line ("--flag=value").
+	YurthubExtraArgs []string
+	NodePoolName     string
+	Namespace        string
 	// Timeout bounds each wait (yurthub healthy, Node Ready).
 	Timeout time.Duration
 }
@@ -313,6 +315,7 @@ func Convert(ctx context.Context, o Options, env Env) (*Result, error) {
 	manifest, err := templates.RenderYurthub(templates.Yurthub{
 		Image: o.YurthubImage, Namespace: o.Namespace, ServerAddr: server, NodePoolName: o.NodePoolName,
 		WorkingMode: constants.NodeTypeEdge, BootstrapMode: constants.YurthubBootstrapModeKCE, Verbosity: 2,
+		ExtraArgs: o.YurthubExtraArgs,
 	})
 	if err != nil {
 		return rollback("yurthub", err)

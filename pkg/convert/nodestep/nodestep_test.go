@@ -414,3 +414,15 @@ func TestHostExecLooksUpBelowRoot(t *testing.T) {
 		t.Errorf("plain exec: %q %v", out, err)
 	}
 }
+
+func TestConvertPassesYurthubExtraArgs(t *testing.T) {
+	n := newNode(t)
+	o := opts()
+	o.YurthubExtraArgs = []string{"--enable-dummy-if=false"}
+	if r, err := Convert(context.Background(), o, n.env); err != nil {
+		t.Fatalf("convert: %v\n%+v", err, r)
+	}
+	if m := n.read(constants.YurthubManifest); !strings.Contains(m, "- --enable-dummy-if=false") {
+		t.Errorf("yurthub manifest lacks the extra arg:\n%s", m)
+	}
+}
