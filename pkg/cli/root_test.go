@@ -3,6 +3,8 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -54,5 +56,35 @@ func TestNamesAndErrors(t *testing.T) {
 				t.Errorf("the error must be printed exactly once: %q", errOut)
 			}
 		})
+	}
+}
+
+// TestDocsAreCurrent regenerates the CLI reference and compares it with
+// docs/cli: a changed flag or command without `make docs` fails here.
+func TestDocsAreCurrent(t *testing.T) {
+	dir := t.TempDir()
+	if code, _, errOut := run("yurtadm", "docs", "--dir", dir); code != 0 {
+		t.Fatalf("yurtadm docs: exit %d: %s", code, errOut)
+	}
+	want, err := filepath.Glob(filepath.Join("..", "..", "docs", "cli", "*.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := filepath.Glob(filepath.Join(dir, "*.md"))
+	if len(got) != len(want) {
+		t.Errorf("generated %d pages, docs/cli has %d: run `make docs`", len(got), len(want))
+	}
+	for _, p := range got {
+		gen, _ := os.ReadFile(p)
+		have, err := os.ReadFile(filepath.Join("..", "..", "docs", "cli", filepath.Base(p)))
+		if err != nil || !bytes.Equal(gen, have) {
+			t.Errorf("docs/cli/%s is out of date: run `make docs`", filepath.Base(p))
+		}
+	}
+	join, _ := os.ReadFile(filepath.Join(dir, "yurtadm_join.md"))
+	for _, s := range []string{"## yurtadm join", "--discovery-token-ca-cert-hash", "[yurtadm join phase](yurtadm_join_phase.md)"} {
+		if !bytes.Contains(join, []byte(s)) {
+			t.Errorf("yurtadm_join.md lacks %q", s)
+		}
 	}
 }
