@@ -198,17 +198,29 @@ func DirectClientConfig(fsys host.FS) (*rest.Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The files are read here, following symlinks below the host root:
+	// kubelet-client-current.pem is an absolute symlink, which the client
+	// would otherwise resolve outside the root (seen on the e2e harness).
 	for _, a := range cfg.AuthInfos {
 		if filepath.IsAbs(a.ClientCertificate) {
-			a.ClientCertificate = fsys.Path(a.ClientCertificate)
+			if a.ClientCertificateData, err = readBelowRoot(fsys, a.ClientCertificate); err != nil {
+				return nil, err
+			}
+			a.ClientCertificate = ""
 		}
 		if filepath.IsAbs(a.ClientKey) {
-			a.ClientKey = fsys.Path(a.ClientKey)
+			if a.ClientKeyData, err = readBelowRoot(fsys, a.ClientKey); err != nil {
+				return nil, err
+			}
+			a.ClientKey = ""
 		}
 	}
 	for _, c := range cfg.Clusters {
 		if filepath.IsAbs(c.CertificateAuthority) {
-			c.CertificateAuthority = fsys.Path(c.CertificateAuthority)
+			if c.CertificateAuthorityData, err = readBelowRoot(fsys, c.CertificateAuthority); err != nil {
+				return nil, err
+			}
+			c.CertificateAuthority = ""
 		}
 	}
 	rc, err := clientcmd.NewDefaultClientConfig(*cfg, &clientcmd.ConfigOverrides{}).ClientConfig()
@@ -452,4 +464,27 @@ func waitYurthubGone(ctx context.Context, env Env) {
 		ok, _ := yurthub.Healthy(ctx, env.HTTP, env.HealthzURL)
 		return !ok, nil
 	})
+}
+
+// readBelowRoot reads the host file p, resolving symlinks (absolute ones
+// too) below the host root, as the host itself would.
+func readBelowRoot(fsys host.FS, p string) ([]byte, error) {
+	for i := 0; i < 40; i++ {
+		st, err := os.Lstat(fsys.Path(p))
+		if err != nil {
+			return nil, fmt.Errorf("read %s on the node: %w", p, err)
+		}
+		if st.Mode()&os.ModeSymlink == 0 {
+			return fsys.ReadFile(p)
+		}
+		target, err := os.Readlink(fsys.Path(p))
+		if err != nil {
+			return nil, fmt.Errorf("read %s on the node: %w", p, err)
+		}
+		if !filepath.IsAbs(target) {
+			target = filepath.Join(filepath.Dir(p), target)
+		}
+		p = filepath.Clean(target)
+	}
+	return nil, fmt.Errorf("read %s on the node: too many levels of symbolic links", p)
 }

@@ -203,8 +203,8 @@ func TestConvertThenRevertIsByteIdentical(t *testing.T) {
 	if d := diff(before, n.tree()); d != "" {
 		t.Errorf("revert did not restore the node byte for byte:\n%s", d)
 	}
-	if last := n.clients[len(n.clients)-1]; last.Host != "https://10.0.0.1:6443" || last.CertFile != filepath.Join(n.h.FS.Root, constants.KubeletClientCert) {
-		t.Errorf("Ready after revert not checked directly with kubelet's identity: host %s cert %s", last.Host, last.CertFile)
+	if last := n.clients[len(n.clients)-1]; last.Host != "https://10.0.0.1:6443" || string(last.CertData) != n.read(constants.KubeletClientCert) || len(last.CertData) == 0 {
+		t.Errorf("Ready after revert not checked directly with kubelet's identity: host %s cert %q", last.Host, last.CertData)
 	}
 
 	// Revert again: nothing to do.
@@ -424,5 +424,42 @@ func TestConvertPassesYurthubExtraArgs(t *testing.T) {
 	}
 	if m := n.read(constants.YurthubManifest); !strings.Contains(m, "- --enable-dummy-if=false") {
 		t.Errorf("yurthub manifest lacks the extra arg:\n%s", m)
+	}
+}
+
+func TestDirectClientConfigFollowsSymlinksBelowRoot(t *testing.T) {
+	root := t.TempDir()
+	fsys := host.FS{Root: root}
+	for p, data := range map[string]string{
+		"/var/lib/kubelet/pki/kubelet-client-2026.pem": "cert-and-key",
+		"/etc/kubernetes/pki/ca.crt":                   "ca",
+		constants.KubeletKubeconfig: `apiVersion: v1
+kind: Config
+clusters:
+- cluster: {certificate-authority: /etc/kubernetes/pki/ca.crt, server: "https://10.0.0.1:6443"}
+  name: k
+contexts:
+- context: {cluster: k, user: u}
+  name: c
+current-context: c
+users:
+- name: u
+  user: {client-certificate: /var/lib/kubelet/pki/kubelet-client-current.pem, client-key: /var/lib/kubelet/pki/kubelet-client-current.pem}
+`,
+	} {
+		if err := fsys.WriteFileAtomic(p, []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// As kubelet writes it: an absolute link, which only resolves below the root.
+	if err := os.Symlink("/var/lib/kubelet/pki/kubelet-client-2026.pem", fsys.Path("/var/lib/kubelet/pki/kubelet-client-current.pem")); err != nil {
+		t.Fatal(err)
+	}
+	rc, err := DirectClientConfig(fsys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(rc.CertData) != "cert-and-key" || string(rc.KeyData) != "cert-and-key" || string(rc.CAData) != "ca" || rc.Host != "https://10.0.0.1:6443" {
+		t.Errorf("config %+v", rc.TLSClientConfig)
 	}
 }
