@@ -71,8 +71,9 @@ func (d *doctor) checkPods() Finding {
 				cmds = append(cmds, fmt.Sprintf("kubectl delete pod -n %s %s", ns, n))
 			}
 		}
-		return fail(name, fmt.Sprintf("%d %s on this node reach the API server directly, bypassing yurthub (%s:%s): they fail while the cloud is unreachable",
-			len(pods), plural(len(pods), "pod", "pods"), wantIP, wantPort),
+		return fail(name, fmt.Sprintf("%d %s on this node %s the API server directly, bypassing yurthub (%s:%s): %s while the cloud is unreachable",
+			len(pods), plural(len(pods), "pod", "pods"), plural(len(pods), "reaches", "reach"), wantIP, wantPort,
+			plural(len(pods), "it fails", "they fail")),
 			"recreate the pods so that kubelet gives them yurthub's address ("+strings.Join(cmds, "; ")+"); their controller starts new ones", bad...)
 	}
 	return ok(name, fmt.Sprintf("the %d %s with a service environment use yurthub's %s:%s", checked,

@@ -146,16 +146,7 @@ func TestAutonomy(t *testing.T) {
 	})
 	t.Run("kubeadm node", func(t *testing.T) {
 		machine(t)
-		if err := h.InstallKubeadmDropIn(); err != nil {
-			t.Fatal(err)
-		}
-		tok, err := h.Token(time.Hour)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := h.RunUntilReady(context.Background(), 3*time.Minute, "kubeadm", h.KubeadmJoinArgs(tok)...); err != nil {
-			t.Fatalf("kubeadm join: %s", harness.Redact(err.Error(), tok))
-		}
+		kubeadmNode(t)
 		pod := workloadPod(t, "sleeper-autonomy")
 		res := cloudOutage(t, pod, time.Minute)
 		if res.backAfter != 0 {

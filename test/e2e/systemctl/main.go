@@ -94,6 +94,9 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	if code, handed := toManager(args, stdout, stderr); handed {
+		return code
+	}
 	o := &opts{lines: 10, stdout: stdout, stderr: stderr, root: os.Getenv("SYSTEMCTL_ROOT")}
 	if len(args) > 0 && args[0] == superviseVerb {
 		// __supervise --root ROOT NAME
@@ -628,14 +631,30 @@ func moveToRootCgroups(base string) []string {
 		return err == nil
 	}
 	var moved []string
-	if _, err := os.Stat(filepath.Join(base, "cgroup.procs")); err == nil {
+	_, err := os.Stat(filepath.Join(base, "cgroup.procs"))
+	unifiedRoot := err == nil
+	if unifiedRoot {
 		if write(filepath.Join(base, "cgroup.procs")) {
 			moved = append(moved, base)
 		}
-		return moved
+		if os.Getenv("SYSTEMCTL_IN_MANAGER") == "" {
+			return moved
+		}
+	}
+	// cgroup v1 hierarchies, also beside a unified root (hybrid): a caller
+	// in a pod (convert's node Job) sits in the pod's cgroup of each, and
+	// the runtime kills what is left there when the pod's container ends.
+	var baseDev uint64
+	var st unix.Stat_t
+	if unix.Stat(base, &st) == nil {
+		baseDev = st.Dev
 	}
 	entries, _ := os.ReadDir(base)
 	for _, e := range entries {
+		// Only hierarchies mounted there, not child cgroups of a unified root.
+		if unifiedRoot && (unix.Stat(filepath.Join(base, e.Name()), &st) != nil || st.Dev == baseDev) {
+			continue
+		}
 		p := filepath.Join(base, e.Name(), "cgroup.procs")
 		if _, err := os.Stat(p); err == nil && write(p) {
 			moved = append(moved, e.Name())
@@ -1236,4 +1255,60 @@ func cmdCat(o *opts, name string) int {
 		}
 	}
 	return 0
+}
+
+// managerPidRel names the process whose namespaces stand for the system
+// manager's (systemd is PID 1 and runs every unit in the host's mount,
+// network, IPC, UTS, PID and cgroup namespaces, whoever calls systemctl).
+// The harness writes its own pid there when a caller may live in other
+// namespaces: convert's node Job runs the host's systemctl chrooted into the
+// host root but in the pod's mount namespace, where a kubelet started
+// directly would mount pod volumes that containerd never sees.
+const managerPidRel = "/run/systemctl-standin/manager.pid"
+
+// toManager re-runs this command in the manager's namespaces (with
+// nsenter, from this root) when it runs in another mount namespace, as
+// real systemctl hands every request to PID 1. handed is false when the
+// command should run here.
+func toManager(args []string, stdout, stderr io.Writer) (code int, handed bool) {
+	if os.Getenv("SYSTEMCTL_ROOT") != "" || os.Getenv("SYSTEMCTL_IN_MANAGER") != "" {
+		return 0, false
+	}
+	b, err := os.ReadFile(managerPidRel)
+	if err != nil {
+		return 0, false
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return 0, false
+	}
+	theirs, err1 := os.Readlink(fmt.Sprintf("/proc/%d/ns/mnt", pid))
+	ours, err2 := os.Readlink("/proc/self/ns/mnt")
+	if err1 != nil || err2 != nil || theirs == ours {
+		return 0, false
+	}
+	self, err := os.Executable()
+	if err != nil {
+		fmt.Fprintf(stderr, "systemctl stand-in: %v\n", err)
+		return 1, true
+	}
+	nsenter, err := exec.LookPath("nsenter")
+	if err != nil {
+		fmt.Fprintf(stderr, "systemctl stand-in: called outside the manager's mount namespace and %v\n", err)
+		return 1, true
+	}
+	// The binary is at the same path in the manager's root (we run chrooted
+	// into the host root, or in it).
+	cmd := exec.Command(nsenter, append([]string{"-t", strconv.Itoa(pid), "-m", "-u", "-i", "-n", "-p", "-C", "-r", "-w", "--", self}, args...)...)
+	cmd.Env = append(os.Environ(), "SYSTEMCTL_IN_MANAGER=1")
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, stdout, stderr
+	if err := cmd.Run(); err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return ee.ExitCode(), true
+		}
+		fmt.Fprintf(stderr, "systemctl stand-in: enter the manager's namespaces: %v\n", err)
+		return 1, true
+	}
+	return 0, true
 }

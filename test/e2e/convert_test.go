@@ -1,0 +1,209 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/yurtadm/yurtadm/pkg/constants"
+	"github.com/yurtadm/yurtadm/pkg/convert"
+	"github.com/yurtadm/yurtadm/test/e2e/harness"
+)
+
+// kubeletFiles are the kubelet files of a kubeadm node that revert must
+// give back byte for byte.
+var kubeletFiles = []string{
+	"/var/lib/kubelet/kubeadm-flags.env",
+	"/var/lib/kubelet/config.yaml",
+	"/etc/kubernetes/kubelet.conf",
+	"/etc/systemd/system/kubelet.service.d/10-kubeadm.conf",
+}
+
+// kubeadmNode joins this machine with the real `kubeadm join` (the plain
+// node of TestAutonomy and the starting point of TestConvertAndRevert).
+func kubeadmNode(t *testing.T) {
+	t.Helper()
+	if err := h.InstallKubeadmDropIn(); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := h.Token(time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.RunUntilReady(context.Background(), 3*time.Minute, "kubeadm", h.KubeadmJoinArgs(tok)...); err != nil {
+		t.Fatalf("kubeadm join: %s", harness.Redact(err.Error(), tok))
+	}
+}
+
+// yurtctl runs yurtctl with the admin kubeconfig and returns the result.
+func yurtctl(t *testing.T, args ...string) harness.Result {
+	t.Helper()
+	r, err := h.Run(context.Background(), h.Yurtctl(), append(args, "--kubeconfig", h.CP.AdminKubeconfig)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%s: exit %d in %s", strings.Join(args, " "), r.ExitCode, r.Took.Round(100*time.Millisecond))
+	return r
+}
+
+// noNodeJobs fails t if a convert or revert Job is left.
+func noNodeJobs(t *testing.T) {
+	t.Helper()
+	jobs, err := h.CP.Client.BatchV1().Jobs(constants.DefaultNamespace).List(context.Background(), metav1.ListOptions{LabelSelector: convert.LabelJob})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, j := range jobs.Items {
+		t.Errorf("Job %s/%s left behind", j.Namespace, j.Name)
+	}
+}
+
+func restarts(p *corev1.Pod) int32 {
+	var n int32
+	for _, c := range p.Status.ContainerStatuses {
+		n += c.RestartCount
+	}
+	return n
+}
+
+// Scenario: a kubeadm-joined node through `yurtctl convert` and back with
+// `yurtctl revert`; the workload is undisturbed and revert gives kubelet's
+// files back byte for byte.
+func TestConvertAndRevert(t *testing.T) {
+	machine(t)
+	ctx := context.Background()
+	undo, err := h.InstallHostSystemctl()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(undo)
+	t.Cleanup(func() {
+		if t.Failed() {
+			pods, _ := h.CP.Client.CoreV1().Pods(constants.DefaultNamespace).List(ctx, metav1.ListOptions{LabelSelector: convert.LabelJob})
+			for _, p := range pods.Items {
+				for _, c := range p.Status.ContainerStatuses {
+					if c.State.Terminated != nil {
+						t.Logf("job pod %s: %s", p.Name, c.State.Terminated.Message)
+					}
+				}
+			}
+		}
+	})
+	// revert removes the cluster objects yurthub needs (yurt-hub-cfg, RBAC,
+	// NodePools), which the harness set up for the other scenarios.
+	t.Cleanup(func() {
+		if r, err := h.Run(ctx, h.Yurtctl(), "convert", "phase", "control-plane", "--yes", "--kubeconfig", h.CP.AdminKubeconfig); err != nil || r.ExitCode != 0 {
+			t.Errorf("restore the control-plane objects: %v %s", err, r)
+		}
+	})
+	kubeadmNode(t)
+	before, err := harness.Checksums(kubeletFiles...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p, s := range before {
+		if s == "missing" {
+			t.Fatalf("%s missing after kubeadm join", p)
+		}
+	}
+	pod := workloadPod(t, "sleeper-convert")
+	t.Cleanup(func() { // the next scenarios' node must not find it
+		zero := int64(0)
+		_ = h.CP.Client.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{GracePeriodSeconds: &zero})
+	})
+	ctrs := h.RunningContainers(ctx, workloadName)
+
+	t.Run("convert", func(t *testing.T) {
+		r := yurtctl(t, "convert", "--yes", "--timeout", "90s", "--node-image", h.YurtadmImage(),
+			"--yurthub-image", harness.YurthubImage, "--yurthub-extra-arg=--enable-dummy-if=false")
+		if r.ExitCode != 0 {
+			t.Fatalf("yurtctl convert failed:\n%s", r)
+		}
+		if err := h.WaitNodeReady(ctx, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		if kc, server, err := h.KubeletKubeconfigServer(); err != nil || server != constants.YurthubProxyURL {
+			t.Errorf("kubelet's kubeconfig %s has server %q (%v), want %s", kc, server, err, constants.YurthubProxyURL)
+		}
+		if code, _, err := harness.Get(constants.YurthubHealthzURL); err != nil || code != 200 {
+			t.Errorf("yurthub healthz: %d %v", code, err)
+		}
+		n, err := h.Node(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n.Labels[constants.LabelEdgeWorker] != "true" || n.Labels[constants.LabelNodePool] != "edge" || n.Annotations[constants.AnnotationAutonomyDur] != "0" {
+			t.Errorf("node labels %v annotations %v", n.Labels, n.Annotations)
+		}
+		p, err := h.CP.Client.CoreV1().Pods(pod.Namespace).Get(ctx, pod.Name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.UID != pod.UID || restarts(p) != restarts(pod) || p.Status.Phase != corev1.PodRunning {
+			t.Errorf("workload pod: uid %s→%s, restarts %d→%d, phase %s", pod.UID, p.UID, restarts(pod), restarts(p), p.Status.Phase)
+		}
+		if got := h.RunningContainers(ctx, workloadName); strings.Join(got, ",") != strings.Join(ctrs, ",") {
+			t.Errorf("workload containers %v, before convert %v", got, ctrs)
+		}
+		noNodeJobs(t)
+	})
+	if t.Failed() {
+		return
+	}
+
+	t.Run("revert", func(t *testing.T) {
+		r := yurtctl(t, "revert", "--yes", "--timeout", "90s", "--node-image", h.YurtadmImage())
+		if r.ExitCode != 0 {
+			t.Fatalf("yurtctl revert failed:\n%s", r)
+		}
+		after, err := harness.Checksums(kubeletFiles...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range kubeletFiles {
+			if after[f] != before[f] {
+				t.Errorf("%s: sha256 %s after revert, %s before convert", f, after[f], before[f])
+			}
+		}
+		if err := h.WaitNodeReady(ctx, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		if kc, server, err := h.KubeletKubeconfigServer(); err != nil || !strings.HasPrefix(server, "https://") {
+			t.Errorf("kubelet's kubeconfig %s has server %q (%v), want kube-apiserver", kc, server, err)
+		} else if kc != "/etc/kubernetes/kubelet.conf" {
+			t.Errorf("kubelet runs with %s, want kubeadm's /etc/kubernetes/kubelet.conf", kc)
+		}
+		for _, p := range []string{constants.YurthubManifest, constants.YurthubDir, constants.YurthubCacheDir, constants.OpenYurtKubeletConfig} {
+			if _, err := os.Stat(p); err == nil {
+				t.Errorf("%s left after revert", p)
+			}
+		}
+		n, err := h.Node(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range []string{constants.LabelEdgeWorker, constants.LabelNodePool} {
+			if v, ok := n.Labels[k]; ok {
+				t.Errorf("label %s=%s left", k, v)
+			}
+		}
+		for _, k := range []string{constants.AnnotationAutonomyDur, constants.AnnotationAutonomy} {
+			if v, ok := n.Annotations[k]; ok {
+				t.Errorf("annotation %s=%s left", k, v)
+			}
+		}
+		p, err := h.CP.Client.CoreV1().Pods(pod.Namespace).Get(ctx, pod.Name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.UID != pod.UID || restarts(p) != restarts(pod) {
+			t.Errorf("workload pod: uid %s→%s, restarts %d→%d", pod.UID, p.UID, restarts(pod), restarts(p))
+		}
+		noNodeJobs(t)
+	})
+}
