@@ -417,3 +417,45 @@ func TestYurthubExtraArgsReachTheNodeJob(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// A node whose step rolled back loses the labels and annotations the run
+// gave it; a converted node and a node that was labelled before keep them.
+func TestUnlabelRolledBack(t *testing.T) {
+	e1 := readyNode("edge-1", map[string]string{constants.LabelEdgeWorker: "true", constants.LabelNodePool: "edge", "keep": "me"})
+	e1.Annotations = map[string]string{constants.AnnotationAutonomyDur: "0"}
+	e2 := readyNode("edge-2", map[string]string{constants.LabelEdgeWorker: "true", constants.LabelNodePool: "edge"})
+	e3 := readyNode("edge-3", map[string]string{constants.LabelEdgeWorker: "true", constants.LabelNodePool: "edge"})
+	h := newCmdHarness(t, &e1, &e2, &e3)
+	var log bytes.Buffer
+	d := &runData{ctx: context.Background(), action: "convert", opts: &Options{Concurrency: 2}, clients: &h.c,
+		io: cmdutil.IOStreams{Out: &log, ErrOut: &log}}
+	planned := map[string]string{constants.LabelEdgeWorker: "true", constants.LabelNodePool: "edge"}
+	p := &Plan{Nodes: []NodePlan{
+		{Name: "edge-1", Labels: planned, Annotations: map[string]string{constants.AnnotationAutonomyDur: "0"}},
+		{Name: "edge-2", Labels: planned},
+		{Name: "edge-3"}, // labelled before this run: nothing of this run's to take back
+	}}
+	d.unlabelRolledBack(p, []NodeResult{
+		{Node: "edge-1", Outcome: nodestep.OutcomeRolledBack},
+		{Node: "edge-2", Outcome: nodestep.OutcomeConverted},
+		{Node: "edge-3", Outcome: nodestep.OutcomeRolledBack},
+	})
+	get := func(name string) *corev1.Node {
+		n, err := h.kc.CoreV1().Nodes().Get(context.Background(), name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := get("edge-1"); len(n.Annotations) != 0 || len(n.Labels) != 1 || n.Labels["keep"] != "me" {
+		t.Errorf("rolled-back edge-1: labels %v annotations %v", n.Labels, n.Annotations)
+	}
+	for _, name := range []string{"edge-2", "edge-3"} {
+		if n := get(name); n.Labels[constants.LabelEdgeWorker] != "true" || n.Labels[constants.LabelNodePool] != "edge" {
+			t.Errorf("%s: labels %v", name, n.Labels)
+		}
+	}
+	if len(d.report) != 1 || d.report[0].Status != "done" || !strings.Contains(d.report[0].Message, "node(s) edge-1") {
+		t.Errorf("report %+v", d.report)
+	}
+}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/yurtadm/yurtadm/pkg/cmdutil"
 	"github.com/yurtadm/yurtadm/pkg/constants"
+	"github.com/yurtadm/yurtadm/pkg/convert/nodestep"
 	yversion "github.com/yurtadm/yurtadm/pkg/version"
 	"github.com/yurtadm/yurtadm/pkg/yurthub"
 )
@@ -171,7 +172,7 @@ func (d *runData) checkControllerManager(c Clients) {
 
 // patchNodes applies each node's label and annotation changes (a merge
 // patch; an empty value removes the key), --concurrency at a time.
-func (d *runData) patchNodes(phase string, p *Plan, remove bool) error {
+func (d *runData) patchNodes(phase string, p *Plan, remove, quiet bool) error {
 	c, err := d.Clients()
 	if err != nil {
 		return err
@@ -224,7 +225,9 @@ func (d *runData) patchNodes(phase string, p *Plan, remove bool) error {
 	if len(errs) > 0 {
 		return fmt.Errorf("%s", strings.Join(errs, "; "))
 	}
-	d.add(phase, "done", "patched %d node(s), %d already as wanted", len(todo), len(p.Nodes)-len(todo))
+	if !quiet {
+		d.add(phase, "done", "patched %d node(s), %d already as wanted", len(todo), len(p.Nodes)-len(todo))
+	}
 	return nil
 }
 
@@ -260,7 +263,7 @@ func runConvertLabels(d *runData) error {
 	if err != nil {
 		return err
 	}
-	if err := d.patchNodes(PhaseLabels, p, false); err != nil {
+	if err := d.patchNodes(PhaseLabels, p, false, false); err != nil {
 		return cmdutil.WithHint(err, cmdutil.ExitError, "the phase is safe to run again")
 	}
 	return nil
@@ -313,7 +316,41 @@ func (d *runData) runNodeSteps(step string) error {
 		return cmdutil.WithHint(fmt.Errorf("%s interrupted: %w", d.action, err), cmdutil.ExitError,
 			"the node Jobs keep running; run the same command again: it takes them over")
 	}
+	if step == StepConvert {
+		d.unlabelRolledBack(p, results)
+	}
 	return nil
+}
+
+// unlabelRolledBack takes back, from each node whose node step rolled back
+// (kubelet talks to kube-apiserver directly again), the labels and
+// annotations this run's labels phase gave it: an edge-worker label or an
+// autonomy annotation on a node without yurthub would tell OpenYurt's
+// controllers it can live through a cloud outage, which it cannot. A
+// re-run sets them again.
+func (d *runData) unlabelRolledBack(p *Plan, results []NodeResult) {
+	back := map[string]bool{}
+	for _, r := range results {
+		if r.Outcome == nodestep.OutcomeRolledBack {
+			back[r.Node] = true
+		}
+	}
+	undo := &Plan{}
+	var names []string
+	for _, n := range p.Nodes {
+		if back[n.Name] && len(n.Labels)+len(n.Annotations) > 0 {
+			undo.Nodes = append(undo.Nodes, n)
+			names = append(names, n.Name)
+		}
+	}
+	if len(names) == 0 {
+		return
+	}
+	if err := d.patchNodes(PhaseNodes, undo, true, true); err != nil {
+		d.add(PhaseNodes, "failed", "take the OpenYurt labels and annotations back from the rolled-back node(s): %v", err)
+		return
+	}
+	d.add(PhaseNodes, "done", "took the OpenYurt labels and annotations back from the rolled-back node(s) %s", strings.Join(names, ", "))
 }
 
 func runConvertNodes(d *runData) error { return d.runNodeSteps(StepConvert) }

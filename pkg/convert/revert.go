@@ -161,7 +161,7 @@ func runRevertLabels(d *runData) error {
 	if err != nil {
 		return err
 	}
-	return d.patchNodes(PhaseRevertLabels, p, true)
+	return d.patchNodes(PhaseRevertLabels, p, true, false)
 }
 
 func runRevertControlPlane(d *runData) error {

@@ -22,7 +22,12 @@ import (
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	bootstrapapi "k8s.io/cluster-bootstrap/token/api"
 	"sigs.k8s.io/yaml"
 
 	corev1 "k8s.io/api/core/v1"
@@ -66,6 +71,22 @@ type deps struct {
 	// readSecret reads a line from the terminal without echo; nil when
 	// stdin is not a terminal.
 	readSecret func(prompt string) (string, error)
+	// clusterInfo reads kube-public/cluster-info's data anonymously from
+	// the API server a bootstrap kubeconfig names; nil skips the check.
+	clusterInfo func(ctx context.Context, cfg *rest.Config) (map[string]string, error)
+}
+
+// readClusterInfo is deps.clusterInfo on the real cluster.
+func readClusterInfo(ctx context.Context, cfg *rest.Config) (map[string]string, error) {
+	kc, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	cm, err := kc.CoreV1().ConfigMaps(metav1.NamespacePublic).Get(ctx, bootstrapapi.ConfigMapClusterInfo, metav1.GetOptions{})
+	if err != nil {
+		return nil, err
+	}
+	return cm.Data, nil
 }
 
 // NewCommand returns `yurtadm token` with its `renew` subcommand.
@@ -80,10 +101,11 @@ func NewCommand(s cmdutil.IOStreams) *cobra.Command {
 		}
 	}
 	return newCommand(s, deps{
-		newHost:    host.New,
-		serveURL:   constants.YurthubServeURL,
-		http:       &http.Client{Transport: &http.Transport{Proxy: nil}},
-		readSecret: readSecret,
+		newHost:     host.New,
+		serveURL:    constants.YurthubServeURL,
+		http:        &http.Client{Transport: &http.Transport{Proxy: nil}},
+		readSecret:  readSecret,
+		clusterInfo: readClusterInfo,
 	})
 }
 
@@ -107,6 +129,8 @@ func newRenewCommand(s cmdutil.IOStreams, dp deps) *cobra.Command {
 (POST http://127.0.0.1:10267/v1/token). yurthub checks the token against the
 cluster (cluster-info, signed for the token) and rewrites its bootstrap
 kubeconfig with it; renew then confirms that the file holds the new token.
+A token the cluster does not know (cluster-info is not signed for its ID) is
+named before anything is sent, when the cluster can be asked.
 
 yurthub needs a valid bootstrap token only in token bootstrap mode, to get a
 new client certificate once its own has expired. In kubeletcertificate mode
@@ -248,6 +272,10 @@ func runRenew(ctx context.Context, s cmdutil.IOStreams, o *options, dp deps) err
 		s.Logf(phase, "No yurthub manifest at %s: assuming yurthub runs in token mode with %s", constants.YurthubManifest, file)
 	}
 
+	if err := knownToCluster(ctx, s, h, dp, file, id); err != nil {
+		return err
+	}
+
 	res := Result{TokenID: id, BootstrapFile: file}
 	if err := post(ctx, dp, o.timeout, token); err != nil {
 		return err
@@ -267,6 +295,55 @@ func runRenew(ctx context.Context, s cmdutil.IOStreams, o *options, dp deps) err
 		s.Logf(phase, "%s now holds it; yurthub uses it the next time it needs a new client certificate", file)
 	} else {
 		s.Logf(phase, "could not confirm it in %s: %s", file, res.Detail)
+	}
+	return nil
+}
+
+// knownToCluster asks the API server that yurthub's current bootstrap
+// kubeconfig names (trusting the CA in it) whether cluster-info is signed
+// for the token ID, as it is for every live bootstrap token. yurthub v1.7.0
+// waits minutes for a signature that never comes, so an unknown token is
+// named here and nothing is sent. When the cluster cannot be asked (no
+// bootstrap file, cloud unreachable) the token goes to yurthub unchecked.
+func knownToCluster(ctx context.Context, s cmdutil.IOStreams, h *host.Host, dp deps, file, id string) error {
+	if dp.clusterInfo == nil {
+		return nil
+	}
+	skip := func(why string) error {
+		s.Logf(phase, "Could not check the token with the cluster first (%s): sending it to yurthub", why)
+		return nil
+	}
+	b, err := h.FS.ReadFile(file)
+	if err != nil {
+		return skip(err.Error())
+	}
+	cfg, err := clientcmd.Load(b)
+	if err != nil {
+		return skip(fmt.Sprintf("parse %s: %v", file, err))
+	}
+	var cluster *clientcmdapi.Cluster
+	if c := cfg.Contexts[cfg.CurrentContext]; c != nil {
+		cluster = cfg.Clusters[c.Cluster]
+	}
+	for _, c := range cfg.Clusters {
+		if cluster == nil {
+			cluster = c
+		}
+	}
+	if cluster == nil || cluster.Server == "" || len(cluster.CertificateAuthorityData) == 0 {
+		return skip(file + " names no API server with its CA")
+	}
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	data, err := dp.clusterInfo(cctx, &rest.Config{Host: cluster.Server, Timeout: 10 * time.Second, UserAgent: "yurtadm",
+		TLSClientConfig: rest.TLSClientConfig{CAData: cluster.CertificateAuthorityData}})
+	if err != nil {
+		return skip(fmt.Sprintf("read kube-public/%s from %s: %v", bootstrapapi.ConfigMapClusterInfo, cluster.Server, err))
+	}
+	if _, ok := data[bootstrapapi.JWSSignatureKeyPrefix+id]; !ok {
+		return cmdutil.WithHint(fmt.Errorf("the cluster at %s does not know a bootstrap token with ID %s (kube-public/%s is not signed for it: never created, deleted or expired): nothing was sent",
+			cluster.Server, id, bootstrapapi.ConfigMapClusterInfo), cmdutil.ExitError,
+			"create a token on a control-plane node ('kubeadm token create') and pass that one")
 	}
 	return nil
 }
@@ -298,7 +375,8 @@ func post(ctx context.Context, dp deps, timeout time.Duration, token string) err
 	case resp.StatusCode == http.StatusOK:
 		return nil
 	case resp.StatusCode == http.StatusInternalServerError:
-		return cmdutil.WithHint(fmt.Errorf("yurthub could not use the token: %s", msg), cmdutil.ExitError,
+		id, _, _ := strings.Cut(token, ".")
+		return cmdutil.WithHint(fmt.Errorf("yurthub could not use the token with ID %s: %s", id, msg), cmdutil.ExitError,
 			"yurthub verifies the token against the cluster's cluster-info: check that it exists and has not expired ('kubeadm token list' on the control plane) and that the API server is reachable")
 	case resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusMethodNotAllowed:
 		return cmdutil.WithHint(fmt.Errorf("yurthub at %s has no token endpoint (HTTP %d)", url, resp.StatusCode), cmdutil.ExitError,

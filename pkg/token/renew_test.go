@@ -2,7 +2,9 @@ package token
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
@@ -107,6 +110,13 @@ type result struct {
 
 func run(t *testing.T, h *host.Host, hub *fakeHub, stdin string, readSecret func(string) (string, error), args ...string) result {
 	t.Helper()
+	return runWith(t, h, hub, nil, stdin, readSecret, args...)
+}
+
+// runWith is run with a cluster-info reader (nil: no check).
+func runWith(t *testing.T, h *host.Host, hub *fakeHub, clusterInfo func(context.Context, *rest.Config) (map[string]string, error),
+	stdin string, readSecret func(string) (string, error), args ...string) result {
+	t.Helper()
 	url := "http://127.0.0.1:1" // refuses connections
 	if hub != nil {
 		srv := httptest.NewServer(hub)
@@ -115,7 +125,7 @@ func run(t *testing.T, h *host.Host, hub *fakeHub, stdin string, readSecret func
 	}
 	var out, errOut bytes.Buffer
 	s := cmdutil.IOStreams{In: strings.NewReader(stdin), Out: &out, ErrOut: &errOut}
-	cmd := newCommand(s, deps{newHost: func(string) *host.Host { return h }, serveURL: url, http: &http.Client{}, readSecret: readSecret})
+	cmd := newCommand(s, deps{newHost: func(string) *host.Host { return h }, serveURL: url, http: &http.Client{}, readSecret: readSecret, clusterInfo: clusterInfo})
 	cmd.SetArgs(append([]string{"renew", "--host-root", h.FS.Root}, args...))
 	cmd.SetOut(&out)
 	cmd.SetErr(&errOut)
@@ -294,5 +304,65 @@ func TestRenewBody(t *testing.T) {
 	}
 	if method != http.MethodPost || ctype != "application/json" || got["jointoken"] != newToken || len(got) != 1 {
 		t.Fatalf("%s %s %v", method, ctype, got)
+	}
+}
+
+// TestRenewChecksTheTokenWithTheCluster: a token cluster-info is not signed
+// for is named before anything reaches yurthub (which would wait minutes
+// for the signature); a cluster that cannot be asked does not stop renew.
+func TestRenewChecksTheTokenWithTheCluster(t *testing.T) {
+	conf := func(t *testing.T, withCA bool) string {
+		cfg, err := clientcmd.Load([]byte(bootstrapConf(t, oldToken)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if withCA {
+			cfg.Clusters["kubernetes"].CertificateAuthorityData = []byte("ca")
+		}
+		b, err := clientcmd.Write(*cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	signed := map[string]string{"kubeconfig": "...", "jws-kubeconfig-k3q9zp": "sig"}
+	other := map[string]string{"kubeconfig": "...", "jws-kubeconfig-abcdef": "sig"}
+	tests := []struct {
+		name     string
+		withCA   bool
+		data     map[string]string
+		err      error
+		code     int
+		requests int
+		says     string
+	}{
+		{"signed for the token", true, signed, nil, 0, 1, "now holds it"},
+		{"unknown token", true, other, nil, cmdutil.ExitError, 0, "does not know a bootstrap token with ID k3q9zp"},
+		{"cluster unreachable", true, nil, errors.New("dial tcp 10.0.0.1:6443: i/o timeout"), 0, 1, "Could not check the token with the cluster first"},
+		{"no CA in the bootstrap file", false, signed, nil, 0, 1, "names no API server with its CA"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h, _, _ := hosttest.New(t)
+			manifest(t, h, constants.YurthubBootstrapModeToken)
+			hosttest.WriteFile(t, h, constants.YurthubBootstrapFile, conf(t, tc.withCA))
+			hub := &fakeHub{t: t, h: h, write: true}
+			var asked *rest.Config
+			ci := func(_ context.Context, cfg *rest.Config) (map[string]string, error) {
+				asked = cfg
+				return tc.data, tc.err
+			}
+			r := runWith(t, h, hub, ci, newToken+"\n", nil, "--token-file", "-")
+			if r.code != tc.code || hub.requests != tc.requests {
+				t.Fatalf("exit %d, %d requests to yurthub (%v); want exit %d, %d requests", r.code, hub.requests, r.err, tc.code, tc.requests)
+			}
+			if all := r.errOut + fmt.Sprint(r.err); !strings.Contains(all, tc.says) {
+				t.Errorf("want %q in:\n%s", tc.says, all)
+			}
+			if tc.withCA && (asked == nil || asked.Host != "https://10.0.0.1:6443" || string(asked.CAData) != "ca" || asked.BearerToken != "") {
+				t.Errorf("cluster-info asked with %+v, want the bootstrap file's server and CA, anonymously", asked)
+			}
+			r.noSecret(t)
+		})
 	}
 }

@@ -76,6 +76,22 @@ func Healthy(ctx context.Context, hc *http.Client, url string) (bool, string) {
 	return resp.StatusCode == http.StatusOK, fmt.Sprintf("HTTP %d %s", resp.StatusCode, strings.TrimSpace(string(body)))
 }
 
+// Answers reports whether anything answers HTTP at url, whatever the
+// status: a yurthub that is still starting or waiting for its certificate
+// answers (and writes its directories) without being healthy.
+func Answers(ctx context.Context, hc *http.Client, url string) bool {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return false
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return true
+}
+
 // WaitHealthy waits until yurthub's healthz at url answers 200 or ctx ends.
 // It returns the last answer, for the error message.
 func WaitHealthy(ctx context.Context, hc *http.Client, url string, interval time.Duration) (string, error) {

@@ -117,12 +117,131 @@ func TestConvertAndRevert(t *testing.T) {
 		_ = h.CP.Client.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{GracePeriodSeconds: &zero})
 	})
 	ctrs := h.RunningContainers(ctx, workloadName)
+	node, err := h.Node(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	convertArgs := func(image, timeout string) []string {
+		return []string{"convert", "--yes", "--timeout", timeout, "--node-image", h.YurtadmImage(),
+			"--yurthub-image", image, "--yurthub-extra-arg=--enable-dummy-if=false"}
+	}
+	// untouched fails t unless the node is as kubeadm left it: kubelet's
+	// files byte-identical, talking to kube-apiserver, no OpenYurt file,
+	// label or annotation, the workload undisturbed, no Job left.
+	untouched := func(t *testing.T) {
+		t.Helper()
+		after, err := harness.Checksums(kubeletFiles...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range kubeletFiles {
+			if after[f] != before[f] {
+				t.Errorf("%s: sha256 %s now, %s before convert", f, after[f], before[f])
+			}
+		}
+		if err := h.WaitNodeReady(ctx, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		if kc, server, err := h.KubeletKubeconfigServer(); err != nil || !strings.HasPrefix(server, "https://") {
+			t.Errorf("kubelet's kubeconfig %s has server %q (%v), want kube-apiserver", kc, server, err)
+		} else if kc != "/etc/kubernetes/kubelet.conf" {
+			t.Errorf("kubelet runs with %s, want kubeadm's /etc/kubernetes/kubelet.conf", kc)
+		}
+		for _, p := range []string{constants.YurthubManifest, constants.YurthubDir, constants.YurthubCacheDir, constants.OpenYurtKubeletConfig} {
+			if _, err := os.Stat(p); err == nil {
+				t.Errorf("%s left", p)
+			}
+		}
+		n, err := h.Node(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range []string{constants.LabelEdgeWorker, constants.LabelNodePool} {
+			if v, ok := n.Labels[k]; ok {
+				t.Errorf("label %s=%s left", k, v)
+			}
+		}
+		for _, k := range []string{constants.AnnotationAutonomyDur, constants.AnnotationAutonomy} {
+			if v, ok := n.Annotations[k]; ok {
+				t.Errorf("annotation %s=%s left", k, v)
+			}
+		}
+		p, err := h.CP.Client.CoreV1().Pods(pod.Namespace).Get(ctx, pod.Name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.UID != pod.UID || restarts(p) != restarts(pod) {
+			t.Errorf("workload pod: uid %s→%s, restarts %d→%d", pod.UID, p.UID, restarts(pod), restarts(p))
+		}
+		noNodeJobs(t)
+	}
+
+	// The seed walkthrough's command line: what maps to something real is
+	// accepted (here with --dry-run), the tunnel is refused naming why.
+	t.Run("seed command line", func(t *testing.T) {
+		r := yurtctl(t, "convert", "--provider", "kubeadm", "--cloud-nodes", node.Name,
+			"--yurt-controller-manager-image", "openyurt/yurt-manager:v1.7.0", "--yurtctl-servant-image", h.YurtadmImage(), "--dry-run")
+		if r.ExitCode != 0 || !strings.Contains(r.Stdout, node.Name) || !strings.Contains(r.Stdout, "cloud") {
+			t.Errorf("the seed's convert, dry run: want exit 0 and %s planned as a cloud node:\n%s", node.Name, r)
+		}
+		r = yurtctl(t, "convert", "--cloud-nodes", node.Name, "--deploy-yurttunnel", "--yes")
+		if r.ExitCode != 2 || !strings.Contains(r.Stderr, "yurt-tunnel") {
+			t.Errorf("--deploy-yurttunnel: want exit 2 naming yurt-tunnel's replacement:\n%s", r)
+		}
+		untouched(t)
+	})
+
+	// Fault: yurthub never becomes healthy (its image cannot be pulled:
+	// there is no registry). The node step rolls the node back and convert
+	// names it and exits non-zero.
+	t.Run("yurthub never healthy is rolled back", func(t *testing.T) {
+		r := yurtctl(t, convertArgs("yurtadm.invalid/yurthub:broken", "20s")...)
+		if r.ExitCode == 0 {
+			t.Fatalf("convert with a yurthub that cannot start exited 0:\n%s", r)
+		}
+		all := r.Stdout + r.Stderr
+		if !strings.Contains(all, node.Name) || !strings.Contains(all, "rolled-back") || !strings.Contains(all, "took the OpenYurt labels and annotations back") {
+			t.Errorf("want %s named as rolled-back and its labels taken back:\n%s", node.Name, r)
+		}
+		t.Logf("convert with a broken yurthub image:\n%s", all)
+		untouched(t)
+	})
+	if t.Failed() {
+		return
+	}
+
+	// Fault: convert killed while the node step runs (yurthub's manifest is
+	// written); the next run completes it.
+	t.Run("convert killed midway", func(t *testing.T) {
+		kctx, kill := context.WithCancel(ctx)
+		defer kill()
+		go func() {
+			for kctx.Err() == nil {
+				if _, err := os.Stat(constants.YurthubManifest); err == nil {
+					kill()
+					return
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+		}()
+		r, err := h.Run(kctx, h.Yurtctl(), append(convertArgs(harness.YurthubImage, "90s"), "--kubeconfig", h.CP.AdminKubeconfig)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.ExitCode == 0 {
+			t.Fatalf("convert finished before yurthub's manifest was seen:\n%s", r)
+		}
+		t.Logf("killed after %s", r.Took.Round(100*time.Millisecond))
+	})
 
 	t.Run("convert", func(t *testing.T) {
-		r := yurtctl(t, "convert", "--yes", "--timeout", "90s", "--node-image", h.YurtadmImage(),
-			"--yurthub-image", harness.YurthubImage, "--yurthub-extra-arg=--enable-dummy-if=false")
+		r := yurtctl(t, convertArgs(harness.YurthubImage, "90s")...)
 		if r.ExitCode != 0 {
 			t.Fatalf("yurtctl convert failed:\n%s", r)
+		}
+		t.Logf("re-run after the kill:\n%s", r.Stderr)
+		if !strings.Contains(r.Stderr, "took over the running Job") && !strings.Contains(r.Stderr, "yurthub already runs on this node") {
+			t.Errorf("the re-run neither took over the killed run's Job nor found its node converted")
 		}
 		if err := h.WaitNodeReady(ctx, time.Minute); err != nil {
 			t.Fatal(err)
@@ -161,49 +280,6 @@ func TestConvertAndRevert(t *testing.T) {
 		if r.ExitCode != 0 {
 			t.Fatalf("yurtctl revert failed:\n%s", r)
 		}
-		after, err := harness.Checksums(kubeletFiles...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, f := range kubeletFiles {
-			if after[f] != before[f] {
-				t.Errorf("%s: sha256 %s after revert, %s before convert", f, after[f], before[f])
-			}
-		}
-		if err := h.WaitNodeReady(ctx, time.Minute); err != nil {
-			t.Fatal(err)
-		}
-		if kc, server, err := h.KubeletKubeconfigServer(); err != nil || !strings.HasPrefix(server, "https://") {
-			t.Errorf("kubelet's kubeconfig %s has server %q (%v), want kube-apiserver", kc, server, err)
-		} else if kc != "/etc/kubernetes/kubelet.conf" {
-			t.Errorf("kubelet runs with %s, want kubeadm's /etc/kubernetes/kubelet.conf", kc)
-		}
-		for _, p := range []string{constants.YurthubManifest, constants.YurthubDir, constants.YurthubCacheDir, constants.OpenYurtKubeletConfig} {
-			if _, err := os.Stat(p); err == nil {
-				t.Errorf("%s left after revert", p)
-			}
-		}
-		n, err := h.Node(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, k := range []string{constants.LabelEdgeWorker, constants.LabelNodePool} {
-			if v, ok := n.Labels[k]; ok {
-				t.Errorf("label %s=%s left", k, v)
-			}
-		}
-		for _, k := range []string{constants.AnnotationAutonomyDur, constants.AnnotationAutonomy} {
-			if v, ok := n.Annotations[k]; ok {
-				t.Errorf("annotation %s=%s left", k, v)
-			}
-		}
-		p, err := h.CP.Client.CoreV1().Pods(pod.Namespace).Get(ctx, pod.Name, metav1.GetOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if p.UID != pod.UID || restarts(p) != restarts(pod) {
-			t.Errorf("workload pod: uid %s→%s, restarts %d→%d", pod.UID, p.UID, restarts(pod), restarts(p))
-		}
-		noNodeJobs(t)
+		untouched(t)
 	})
 }

@@ -452,8 +452,10 @@ func rollbackNode(ctx context.Context, env Env, bk *Backup, restarted bool, r *R
 }
 
 // waitYurthubGone waits, up to GoneWait, until kubelet has stopped yurthub
-// after its manifest was removed, so that its directories are not written
-// again after they are removed.
+// after its manifest was removed (nothing answers on its port, not merely
+// "unhealthy": a yurthub waiting for its certificate answers 503 and still
+// writes its PKI), so that its directories are not written again after
+// they are removed.
 func waitYurthubGone(ctx context.Context, env Env) {
 	if env.GoneWait <= 0 {
 		return
@@ -461,8 +463,7 @@ func waitYurthubGone(ctx context.Context, env Env) {
 	ctx, cancel := context.WithTimeout(ctx, env.GoneWait)
 	defer cancel()
 	_ = yurthub.Poll(ctx, env.Poll, func(ctx context.Context) (bool, error) {
-		ok, _ := yurthub.Healthy(ctx, env.HTTP, env.HealthzURL)
-		return !ok, nil
+		return !yurthub.Answers(ctx, env.HTTP, env.HealthzURL), nil
 	})
 }
 

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -79,10 +80,18 @@ func newNode(t *testing.T) *node {
 	if err := n.h.FS.MkdirAll(constants.ManifestsDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	var running sync.Mutex
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// yurthub runs while its manifest is there, and writes its dirs.
+		// yurthub runs while its manifest is there, and writes its dirs;
+		// one request at a time, so that once it does not answer nothing
+		// of it writes any more.
+		running.Lock()
+		defer running.Unlock()
 		if !n.h.FS.Exists(constants.YurthubManifest) {
-			http.Error(w, "connection refused", http.StatusBadGateway)
+			conn, _, err := w.(http.Hijacker).Hijack() // nothing listens: no answer
+			if err == nil {
+				conn.Close()
+			}
 			return
 		}
 		_ = n.h.FS.WriteFileAtomic(constants.YurthubClientCert, []byte("hub"), 0o600)
