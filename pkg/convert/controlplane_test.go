@@ -105,3 +105,67 @@ func TestEnsureControlPlaneKeepsOperatorsConfigMap(t *testing.T) {
 		t.Errorf("the operator's cache_agents was overwritten")
 	}
 }
+
+// yurt-manager: what convert deploys runs only the CSR approver (the other
+// controllers need CRDs convert does not install), its per-controller
+// ServiceAccount may approve yurthub's CSRs, a second run changes nothing,
+// and revert's object list removes all of it.
+func TestEnsureYurtManagerAndRevertIt(t *testing.T) {
+	c := fakeClients(t)
+	ctx := context.Background()
+	first, err := EnsureYurtManager(ctx, c, "kube-system", "openyurt/yurt-manager:v1.7.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "ServiceAccount kube-system/yurt-manager created; ClusterRoleBinding yurt-manager created; ClusterRole yurtctl:yurt-manager-csr-approver created; ClusterRoleBinding yurtctl:yurt-manager-csr-approver created; Deployment kube-system/yurt-manager created"
+	if got := results(first); got != want {
+		t.Errorf("first run:\n got %s\nwant %s", got, want)
+	}
+	second, err := EnsureYurtManager(ctx, c, "kube-system", "openyurt/yurt-manager:v1.7.0")
+	if err != nil || strings.Contains(results(second), "created") {
+		t.Errorf("second run: %s %v", results(second), err)
+	}
+	dep, err := c.Kube.AppsV1().Deployments("kube-system").Get(ctx, yurtManagerName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctr := dep.Spec.Template.Spec.Containers[0]
+	args := strings.Join(ctr.Args, " ")
+	for _, w := range []string{"--controllers=csr-approver-controller", "--disable-independent-webhooks=*", "--working-namespace=kube-system", "--health-probe-addr=:10272"} {
+		if !strings.Contains(args, w) {
+			t.Errorf("yurt-manager args %q lack %s", args, w)
+		}
+	}
+	if ctr.ReadinessProbe == nil || ctr.ReadinessProbe.HTTPGet.Port.IntValue() != yurtManagerHealthPort {
+		t.Errorf("readiness probe %+v", ctr.ReadinessProbe)
+	}
+	crb, err := c.Kube.RbacV1().ClusterRoleBindings().Get(ctx, CSRApproverClusterRole, metav1.GetOptions{})
+	if err != nil || len(crb.Subjects) != 1 || crb.Subjects[0].Name != "yurt-manager-csr-approver-controller" || crb.Subjects[0].Namespace != "kube-system" {
+		t.Fatalf("csr approver binding %+v %v", crb, err)
+	}
+	cr, _ := c.Kube.RbacV1().ClusterRoles().Get(ctx, CSRApproverClusterRole, metav1.GetOptions{})
+	var signers []string
+	for _, r := range cr.Rules {
+		if len(r.Resources) == 1 && r.Resources[0] == "signers" {
+			signers = r.ResourceNames
+		}
+	}
+	if strings.Join(signers, ",") != "kubernetes.io/kube-apiserver-client,kubernetes.io/kubelet-serving" {
+		t.Errorf("the approver may approve for signers %v", signers)
+	}
+
+	for _, o := range controlPlaneObjects("kube-system") {
+		if _, err := o.delete(ctx, c); err != nil {
+			t.Errorf("revert %s %s: %v", o.kind, o.name, err)
+		}
+	}
+	if l, _ := c.Kube.RbacV1().ClusterRoleBindings().List(ctx, metav1.ListOptions{}); len(l.Items) != 0 {
+		t.Errorf("%d ClusterRoleBindings left after revert", len(l.Items))
+	}
+	if l, _ := c.Kube.RbacV1().ClusterRoles().List(ctx, metav1.ListOptions{}); len(l.Items) != 0 {
+		t.Errorf("%d ClusterRoles left after revert", len(l.Items))
+	}
+	if l, _ := c.Kube.AppsV1().Deployments("kube-system").List(ctx, metav1.ListOptions{}); len(l.Items) != 0 {
+		t.Errorf("%d Deployments left after revert", len(l.Items))
+	}
+}

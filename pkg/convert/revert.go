@@ -7,9 +7,9 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 
 	"github.com/lithammer/dedent"
 	"github.com/spf13/cobra"
@@ -18,62 +18,6 @@ import (
 	"github.com/yurtadm/yurtadm/pkg/constants"
 	"github.com/yurtadm/yurtadm/pkg/convert/nodestep"
 )
-
-const yurtManagerName = "yurt-manager"
-
-// EnsureYurtManager deploys yurt-manager, minimally: a ServiceAccount bound
-// to cluster-admin and a one-replica Deployment on a control-plane node with
-// OpenYurt's default controllers (-nodelifecycle,*). OpenYurt's Helm chart
-// (charts/yurt-manager) is the full, least-privilege install.
-func EnsureYurtManager(ctx context.Context, c Clients, ns, image string) ([]Action, error) {
-	var out []Action
-	kc := c.Kube
-	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: yurtManagerName, Namespace: ns, Labels: managedLabels()}}
-	if _, err := kc.CoreV1().ServiceAccounts(ns).Create(ctx, sa, metav1.CreateOptions{}); err == nil {
-		out = append(out, Action{"ServiceAccount", ns + "/" + yurtManagerName, "created"})
-	} else if !apierrors.IsAlreadyExists(err) {
-		return out, err
-	}
-	crb := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: yurtManagerName, Labels: managedLabels()},
-		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "cluster-admin"},
-		Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: yurtManagerName, Namespace: ns}}}
-	if _, err := kc.RbacV1().ClusterRoleBindings().Create(ctx, crb, metav1.CreateOptions{}); err == nil {
-		out = append(out, Action{"ClusterRoleBinding", yurtManagerName, "created"})
-	} else if !apierrors.IsAlreadyExists(err) {
-		return out, err
-	}
-	labels := map[string]string{"app.kubernetes.io/name": yurtManagerName}
-	dep := &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: yurtManagerName, Namespace: ns, Labels: managedLabels()},
-		Spec: appsv1.DeploymentSpec{
-			Replicas: ptr.To[int32](1),
-			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec: corev1.PodSpec{
-					ServiceAccountName: yurtManagerName,
-					Tolerations: []corev1.Toleration{{Key: labelControlPlane, Effect: corev1.TaintEffectNoSchedule, Operator: corev1.TolerationOpExists},
-						{Key: labelMaster, Effect: corev1.TaintEffectNoSchedule, Operator: corev1.TolerationOpExists}},
-					NodeSelector: map[string]string{constants.LabelEdgeWorker: "false"},
-					Containers: []corev1.Container{{
-						Name: yurtManagerName, Image: image, ImagePullPolicy: corev1.PullIfNotPresent,
-						Command: []string{"/usr/local/bin/yurt-manager"},
-						Args: []string{"--metrics-addr=:10271", "--health-probe-addr=:10272", "--webhook-port=10273",
-							"--working-namespace=" + ns, "--controllers=-nodelifecycle,*"},
-					}},
-				},
-			},
-		},
-	}
-	if _, err := kc.AppsV1().Deployments(ns).Create(ctx, dep, metav1.CreateOptions{}); err == nil {
-		out = append(out, Action{"Deployment", ns + "/" + yurtManagerName, "created"})
-	} else if !apierrors.IsAlreadyExists(err) {
-		return out, err
-	} else {
-		out = append(out, Action{"Deployment", ns + "/" + yurtManagerName, "unchanged"})
-	}
-	return out, nil
-}
 
 // Phase names of revert, in the order they run.
 const (
@@ -193,6 +137,37 @@ type cpObject struct {
 	delete     func(context.Context, Clients) (string, error)
 }
 
+type objectFuncs = func(Clients) (func(context.Context) (map[string]string, error), func(context.Context) error)
+
+// getDeleter is what every typed client of client-go offers for one kind.
+type getDeleter[T metav1.Object] interface {
+	Get(ctx context.Context, name string, o metav1.GetOptions) (T, error)
+	Delete(ctx context.Context, name string, o metav1.DeleteOptions) error
+}
+
+// named gets (its labels) and deletes the object name through the typed
+// client api returns.
+func named[T metav1.Object](name string, api func(Clients) getDeleter[T]) objectFuncs {
+	return func(c Clients) (func(context.Context) (map[string]string, error), func(context.Context) error) {
+		a := api(c)
+		return func(ctx context.Context) (map[string]string, error) {
+			o, err := a.Get(ctx, name, metav1.GetOptions{})
+			if err != nil {
+				return nil, err
+			}
+			return o.GetLabels(), nil
+		}, func(ctx context.Context) error { return a.Delete(ctx, name, metav1.DeleteOptions{}) }
+	}
+}
+
+func clusterRole(name string) objectFuncs {
+	return named(name, func(c Clients) getDeleter[*rbacv1.ClusterRole] { return c.Kube.RbacV1().ClusterRoles() })
+}
+
+func clusterRoleBinding(name string) objectFuncs {
+	return named(name, func(c Clients) getDeleter[*rbacv1.ClusterRoleBinding] { return c.Kube.RbacV1().ClusterRoleBindings() })
+}
+
 // controlPlaneObjects are the objects convert creates, in the order revert
 // deletes them. Only objects labelled managed-by=yurtctl are deleted: a
 // NodePool CRD that OpenYurt's chart installed stays.
@@ -217,58 +192,20 @@ func controlPlaneObjects(ns string) []cpObject {
 		}
 	}
 	var out []cpObject
-	add := func(kind, name string, mk func(Clients) (func(context.Context) (map[string]string, error), func(context.Context) error)) {
+	add := func(kind, name string, mk objectFuncs) {
 		out = append(out, cpObject{kind: kind, name: name, delete: func(ctx context.Context, c Clients) (string, error) {
 			g, r := mk(c)
 			return del(g, r)(ctx, c)
 		}})
 	}
-	add("Deployment", ns+"/"+yurtManagerName, func(c Clients) (func(context.Context) (map[string]string, error), func(context.Context) error) {
-		api := c.Kube.AppsV1().Deployments(ns)
-		return func(ctx context.Context) (map[string]string, error) {
-				o, err := api.Get(ctx, yurtManagerName, metav1.GetOptions{})
-				return labelsOf(o, err)
-			}, func(ctx context.Context) error {
-				return api.Delete(ctx, yurtManagerName, metav1.DeleteOptions{})
-			}
-	})
-	add("ClusterRoleBinding", yurtManagerName, func(c Clients) (func(context.Context) (map[string]string, error), func(context.Context) error) {
-		api := c.Kube.RbacV1().ClusterRoleBindings()
-		return func(ctx context.Context) (map[string]string, error) {
-			o, err := api.Get(ctx, yurtManagerName, metav1.GetOptions{})
-			return labelsOf(o, err)
-		}, func(ctx context.Context) error { return api.Delete(ctx, yurtManagerName, metav1.DeleteOptions{}) }
-	})
-	add("ServiceAccount", ns+"/"+yurtManagerName, func(c Clients) (func(context.Context) (map[string]string, error), func(context.Context) error) {
-		api := c.Kube.CoreV1().ServiceAccounts(ns)
-		return func(ctx context.Context) (map[string]string, error) {
-			o, err := api.Get(ctx, yurtManagerName, metav1.GetOptions{})
-			return labelsOf(o, err)
-		}, func(ctx context.Context) error { return api.Delete(ctx, yurtManagerName, metav1.DeleteOptions{}) }
-	})
-	add("ConfigMap", ns+"/"+constants.YurthubConfigMap, func(c Clients) (func(context.Context) (map[string]string, error), func(context.Context) error) {
-		api := c.Kube.CoreV1().ConfigMaps(ns)
-		return func(ctx context.Context) (map[string]string, error) {
-				o, err := api.Get(ctx, constants.YurthubConfigMap, metav1.GetOptions{})
-				return labelsOf(o, err)
-			}, func(ctx context.Context) error {
-				return api.Delete(ctx, constants.YurthubConfigMap, metav1.DeleteOptions{})
-			}
-	})
-	add("ClusterRoleBinding", YurthubClusterRole, func(c Clients) (func(context.Context) (map[string]string, error), func(context.Context) error) {
-		api := c.Kube.RbacV1().ClusterRoleBindings()
-		return func(ctx context.Context) (map[string]string, error) {
-			o, err := api.Get(ctx, YurthubClusterRole, metav1.GetOptions{})
-			return labelsOf(o, err)
-		}, func(ctx context.Context) error { return api.Delete(ctx, YurthubClusterRole, metav1.DeleteOptions{}) }
-	})
-	add("ClusterRole", YurthubClusterRole, func(c Clients) (func(context.Context) (map[string]string, error), func(context.Context) error) {
-		api := c.Kube.RbacV1().ClusterRoles()
-		return func(ctx context.Context) (map[string]string, error) {
-			o, err := api.Get(ctx, YurthubClusterRole, metav1.GetOptions{})
-			return labelsOf(o, err)
-		}, func(ctx context.Context) error { return api.Delete(ctx, YurthubClusterRole, metav1.DeleteOptions{}) }
-	})
+	add("Deployment", ns+"/"+yurtManagerName, named(yurtManagerName, func(c Clients) getDeleter[*appsv1.Deployment] { return c.Kube.AppsV1().Deployments(ns) }))
+	add("ClusterRoleBinding", yurtManagerName, clusterRoleBinding(yurtManagerName))
+	add("ClusterRoleBinding", CSRApproverClusterRole, clusterRoleBinding(CSRApproverClusterRole))
+	add("ClusterRole", CSRApproverClusterRole, clusterRole(CSRApproverClusterRole))
+	add("ServiceAccount", ns+"/"+yurtManagerName, named(yurtManagerName, func(c Clients) getDeleter[*corev1.ServiceAccount] { return c.Kube.CoreV1().ServiceAccounts(ns) }))
+	add("ConfigMap", ns+"/"+constants.YurthubConfigMap, named(constants.YurthubConfigMap, func(c Clients) getDeleter[*corev1.ConfigMap] { return c.Kube.CoreV1().ConfigMaps(ns) }))
+	add("ClusterRoleBinding", YurthubClusterRole, clusterRoleBinding(YurthubClusterRole))
+	add("ClusterRole", YurthubClusterRole, clusterRole(YurthubClusterRole))
 	out = append(out, cpObject{kind: "NodePools", name: "(managed-by=yurtctl)", delete: func(ctx context.Context, c Clients) (string, error) {
 		api := c.Dynamic.Resource(nodePoolGVR)
 		list, err := api.List(ctx, metav1.ListOptions{LabelSelector: LabelManagedBy + "=" + ManagedBy})
@@ -299,11 +236,4 @@ func controlPlaneObjects(ns string) []cpObject {
 		}, func(ctx context.Context) error { return api.Delete(ctx, NodePoolCRDName, metav1.DeleteOptions{}) })(ctx, c)
 	}})
 	return out
-}
-
-func labelsOf(o metav1.Object, err error) (map[string]string, error) {
-	if err != nil {
-		return nil, err
-	}
-	return o.GetLabels(), nil
 }

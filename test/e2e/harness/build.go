@@ -92,6 +92,7 @@ func (h *Harness) images() []image {
 		{"sleeper.tar", filepath.Join(h.Bin, "pause"), "/usr/local/bin/sleeper", []string{SleeperImage}},
 		// templates/yurthub.yaml.tmpl runs "yurthub" from PATH.
 		{"yurthub.tar", filepath.Join(h.ToolsBin, "yurthub"), "/usr/local/bin/yurthub", []string{YurthubImage}},
+		{"yurt-manager.tar", filepath.Join(h.ToolsBin, "yurt-manager"), "/usr/local/bin/yurt-manager", []string{YurtManagerImage}},
 		// The project's own image, which convert's node Jobs run
 		// (yurtadm on PATH; convert's default tag is its version).
 		{"yurtadm.tar", filepath.Join(h.Bin, "yurtadm"), "/usr/local/bin/yurtadm", []string{h.yurtadmImage}},

@@ -47,8 +47,23 @@ func (h *Harness) CleanNode(ctx context.Context) error {
 	killByExe(filepath.Join(h.ToolsBin, "kubelet"))
 	if c, err := net.DialTimeout("unix", containerdSock, time.Second); err == nil {
 		c.Close()
-		if r, err := h.Run(ctx, filepath.Join(h.ToolsBin, "crictl"), "--runtime-endpoint", CRISocket, "--timeout", "60s", "rmp", "-a", "-f"); err != nil || r.ExitCode != 0 {
-			errs = append(errs, fmt.Errorf("crictl rmp -a -f: %v %s", err, r.Stderr))
+		// A container kubelet was starting when it was killed is in
+		// containerd's "starting" state for a moment and cannot be
+		// removed yet ("container is in starting state, can't be
+		// removed"): try again a few times.
+		var last error
+		for attempt := 1; attempt <= 5; attempt++ {
+			r, err := h.Run(ctx, filepath.Join(h.ToolsBin, "crictl"), "--runtime-endpoint", CRISocket, "--timeout", "60s", "rmp", "-a", "-f")
+			if err == nil && r.ExitCode == 0 {
+				last = nil
+				break
+			}
+			last = fmt.Errorf("crictl rmp -a -f (attempt %d): %v %s", attempt, err, r.Stderr)
+			h.logf("%v", last)
+			time.Sleep(2 * time.Second)
+		}
+		if last != nil {
+			errs = append(errs, last)
 		}
 		h.logf("pods removed after %s", time.Since(start).Round(10*time.Millisecond))
 	}

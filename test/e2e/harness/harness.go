@@ -50,12 +50,16 @@ const (
 	DefaultWorkDir = "/var/lib/yurtadm-e2e"
 	PauseImage     = "registry.k8s.io/pause:3.10"
 	YurthubImage   = "docker.io/openyurt/yurthub:v1.7.0"
-	SleeperImage   = "yurtadm.e2e/sleeper:v1"
-	CRISocket      = "unix:///run/containerd/containerd.sock"
-	containerdSock = "/run/containerd/containerd.sock"
-	KubeletUnit    = "/etc/systemd/system/kubelet.service"
-	PodSubnet      = "10.244.0.0/24"
-	BridgeName     = "cni0"
+	// YurtManagerImage is what `yurtctl convert --yurt-manager-image` runs
+	// in the yurt-manager scenario (convert's Deployment runs
+	// /usr/local/bin/yurt-manager).
+	YurtManagerImage = "docker.io/openyurt/yurt-manager:v1.7.0"
+	SleeperImage     = "yurtadm.e2e/sleeper:v1"
+	CRISocket        = "unix:///run/containerd/containerd.sock"
+	containerdSock   = "/run/containerd/containerd.sock"
+	KubeletUnit      = "/etc/systemd/system/kubelet.service"
+	PodSubnet        = "10.244.0.0/24"
+	BridgeName       = "cni0"
 )
 
 // Harness is one run of the machine-level harness.
