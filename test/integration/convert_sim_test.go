@@ -17,6 +17,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -279,15 +280,39 @@ type rtFunc func(*http.Request) (*http.Response, error)
 func (f rtFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 type convertRun struct {
-	out, errOut bytes.Buffer
-	err         error
-	wall        time.Duration
-	requests    *counter
+	out      bytes.Buffer
+	errOut   syncBuffer // read while the run writes it
+	err      error
+	wall     time.Duration
+	requests *counter
 }
+
+// syncBuffer is a bytes.Buffer safe to read while another goroutine writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func newConvertRun() *convertRun { return &convertRun{requests: &counter{n: map[string]int{}}} }
 
 // runYurtctl runs `yurtctl convert|revert args...` in-process against cp.
 func runYurtctl(ctx context.Context, cp *framework.ControlPlane, revert bool, args ...string) *convertRun {
-	r := &convertRun{requests: &counter{n: map[string]int{}}}
+	return newConvertRun().run(ctx, cp, revert, args...)
+}
+
+func (r *convertRun) run(ctx context.Context, cp *framework.ControlPlane, revert bool, args ...string) *convertRun {
 	s := cmdutil.IOStreams{In: strings.NewReader(""), Out: &r.out, ErrOut: &r.errOut}
 	env := convert.DefaultEnv()
 	env.JobManagedBy, env.WrapTransport, env.MessageGrace = simManagedBy, r.requests.wrap, 0
@@ -348,8 +373,22 @@ func TestConvertNodesWithSimulatorAndRerun(t *testing.T) {
 	if first.err == nil || !strings.Contains(first.err.Error(), "interrupted") {
 		t.Fatalf("interrupted run: %v\n%s", first.err, first.errOut.String())
 	}
+	// The simulator holds the Jobs until the re-run has taken over all
+	// four: a Job that finished in between would (rightly) be cleaned and
+	// run again, which is not what this step is about.
+	second := newConvertRun()
+	done := make(chan struct{})
+	go func() { second.run(ctx, cp, false, "-o", "json"); close(done) }()
+	_ = wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, time.Minute, true, func(context.Context) (bool, error) {
+		select {
+		case <-done:
+			return true, nil
+		default:
+		}
+		return strings.Count(second.errOut.String(), "took over the running Job") == 4, nil
+	})
 	sim.hold.Store(false)
-	second := runYurtctl(ctx, cp, false, "-o", "json")
+	<-done
 	if second.err == nil || !strings.Contains(second.err.Error(), "edge-3 (failed)") {
 		t.Fatalf("re-run: want edge-3 named as failed, got %v\n%s", second.err, second.errOut.String())
 	}
