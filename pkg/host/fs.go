@@ -112,3 +112,22 @@ func Under(p, dir string) bool {
 	p, dir = filepath.Clean(p), filepath.Clean(dir)
 	return p == dir || strings.HasPrefix(p, dir+string(filepath.Separator))
 }
+
+// SymlinkAtomic makes p a symlink to target (a host path, kept as given:
+// it resolves on the host), replacing p through a rename.
+func (f FS) SymlinkAtomic(target, p string) error {
+	real := f.Path(p)
+	if err := os.MkdirAll(filepath.Dir(real), 0o755); err != nil {
+		return err
+	}
+	tmp := filepath.Join(filepath.Dir(real), "."+filepath.Base(real)+".tmp-link")
+	_ = os.Remove(tmp)
+	if err := os.Symlink(target, tmp); err != nil {
+		return fmt.Errorf("link %s: %w", p, err)
+	}
+	if err := os.Rename(tmp, real); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("link %s: %w", p, err)
+	}
+	return nil
+}

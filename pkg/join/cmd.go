@@ -5,6 +5,7 @@ package join
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/lithammer/dedent"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/client-go/rest"
 	"k8s.io/kubernetes/cmd/kubeadm/app/cmd/phases/workflow"
@@ -35,6 +37,11 @@ type Env struct {
 	Poll       time.Duration
 	// Preflight is the machine as the preflight checks see it (zero: real).
 	Preflight preflight.Env
+	// ServingCertWait bounds how long join waits for the yurthub serving
+	// certificate it asks for ahead of yurthub (zero: it does not ask).
+	ServingCertWait time.Duration
+	// NodeIP is the node's default IPv4 address, as yurthub finds it.
+	NodeIP func() (net.IP, error)
 }
 
 // DefaultEnv is the real machine.
@@ -45,7 +52,13 @@ func DefaultEnv() Env {
 		HTTP:       &http.Client{Timeout: 5 * time.Second},
 		HealthzURL: constants.YurthubHealthzURL,
 		ProxyURL:   constants.YurthubProxyURL,
-		Poll:       2 * time.Second,
+		// Each wait is a local check (yurthub's healthz, a file) or one
+		// small GET through yurthub; every second of it is a second the
+		// user waits.
+		Poll: 250 * time.Millisecond,
+		// Approval by yurt-manager and signing take about a second.
+		ServingCertWait: 15 * time.Second,
+		NodeIP:          utilnet.ChooseHostInterface,
 	}
 }
 
@@ -156,6 +169,8 @@ func newJoinData(cmd *cobra.Command, args []string, opts *Options, s cmdutil.IOS
 		proxyURL:     env.ProxyURL,
 		poll:         env.Poll,
 		preflightEnv: env.Preflight,
+		certWait:     env.ServingCertWait,
+		nodeIP:       env.NodeIP,
 	}, nil
 }
 

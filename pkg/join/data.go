@@ -2,6 +2,7 @@ package join
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -42,6 +43,13 @@ type Data interface {
 	PollInterval() time.Duration
 	// PreflightEnv is the machine as the preflight checks see it.
 	PreflightEnv() preflight.Env
+	// BootstrapClient talks to the API server with the bootstrap token.
+	BootstrapClient() (kube.Interface, error)
+	// ServingCertWait bounds the wait for yurthub's serving certificate
+	// (zero: join does not ask for it).
+	ServingCertWait() time.Duration
+	// NodeIP is the node's default address.
+	NodeIP() (net.IP, error)
 }
 
 type joinData struct {
@@ -56,6 +64,8 @@ type joinData struct {
 	healthzURL, proxyURL string
 	poll                 time.Duration
 	preflightEnv         preflight.Env
+	certWait             time.Duration
+	nodeIP               func() (net.IP, error)
 
 	once       sync.Once
 	discovered *discovery.Result
@@ -116,6 +126,28 @@ func (d *joinData) CRIEndpoint() (string, error) {
 
 func (d *joinData) YurthubClient() (kube.Interface, error) {
 	cfg := &rest.Config{Host: d.proxyURL, Timeout: 10 * time.Second, UserAgent: "yurtadm"}
+	if d.client != nil {
+		return d.client(cfg)
+	}
+	return kube.New(cfg)
+}
+
+func (d *joinData) ServingCertWait() time.Duration { return d.certWait }
+
+func (d *joinData) NodeIP() (net.IP, error) {
+	if d.nodeIP == nil {
+		return nil, nil
+	}
+	return d.nodeIP()
+}
+
+func (d *joinData) BootstrapClient() (kube.Interface, error) {
+	res, err := d.Discovery()
+	if err != nil {
+		return nil, err
+	}
+	cfg := &rest.Config{Host: res.Server, BearerToken: d.opts.Token, Timeout: 10 * time.Second, UserAgent: "yurtadm",
+		TLSClientConfig: rest.TLSClientConfig{CAData: res.CAData}}
 	if d.client != nil {
 		return d.client(cfg)
 	}

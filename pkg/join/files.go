@@ -79,6 +79,28 @@ func (w *writer) WriteFile(p string, data []byte, perm os.FileMode) error {
 	return w.record(p, false)
 }
 
+// Symlink makes host path p a symlink to target, recorded like a file.
+func (w *writer) Symlink(target, p string) error {
+	if w.dryRun {
+		fmt.Fprintf(w.out.Out, "[dryrun] would link %s -> %s\n", p, target)
+		return nil
+	}
+	if !w.touched[p] {
+		if _, err := os.Lstat(w.fs.Path(p)); err == nil {
+			return fmt.Errorf("%s exists already", p)
+		}
+		w.undos = append(w.undos, undo{path: p})
+		w.touched[p] = true
+	}
+	if err := w.mkdirs(filepath.Dir(p)); err != nil {
+		return fmt.Errorf("create the directory of %s: %w", p, err)
+	}
+	if err := w.fs.SymlinkAtomic(target, p); err != nil {
+		return err
+	}
+	return w.record(p, false)
+}
+
 // record adds p to the state file (p itself when it is not the state file).
 func (w *writer) record(p string, dropIn bool) error {
 	st := w.loadState()

@@ -142,6 +142,11 @@ func runYurthub(d Data) error {
 		}
 		d.IO().Logf("yurthub", "Wrote %s", constants.YurthubBootstrapFile)
 	}
+	if d.ServingCertWait() > 0 {
+		if err := preseedServingCert(d); err != nil {
+			d.IO().Logf("yurthub", "yurthub asks for its serving certificate itself (%v)", err)
+		}
+	}
 	if err := w.WriteFile(constants.YurthubManifest, manifest, 0o644); err != nil {
 		return err
 	}

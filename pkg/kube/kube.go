@@ -13,6 +13,7 @@ import (
 
 	appsv1client "k8s.io/client-go/kubernetes/typed/apps/v1"
 	batchv1client "k8s.io/client-go/kubernetes/typed/batch/v1"
+	certificatesv1client "k8s.io/client-go/kubernetes/typed/certificates/v1"
 	coordinationv1client "k8s.io/client-go/kubernetes/typed/coordination/v1"
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	rbacv1client "k8s.io/client-go/kubernetes/typed/rbac/v1"
@@ -29,6 +30,8 @@ type Interface interface {
 	BatchV1() batchv1client.BatchV1Interface
 	// CoordinationV1 holds convert's Lease lock.
 	CoordinationV1() coordinationv1client.CoordinationV1Interface
+	// CertificatesV1 asks for yurthub's serving certificate at join.
+	CertificatesV1() certificatesv1client.CertificatesV1Interface
 }
 
 type clients struct {
@@ -37,6 +40,7 @@ type clients struct {
 	apps  *appsv1client.AppsV1Client
 	batch *batchv1client.BatchV1Client
 	coord *coordinationv1client.CoordinationV1Client
+	certs *certificatesv1client.CertificatesV1Client
 }
 
 func (c *clients) CoreV1() corev1client.CoreV1Interface    { return c.core }
@@ -46,6 +50,7 @@ func (c *clients) BatchV1() batchv1client.BatchV1Interface { return c.batch }
 func (c *clients) CoordinationV1() coordinationv1client.CoordinationV1Interface {
 	return c.coord
 }
+func (c *clients) CertificatesV1() certificatesv1client.CertificatesV1Interface { return c.certs }
 
 // New returns clients for cfg that share one HTTP client.
 func New(cfg *rest.Config) (Interface, error) {
@@ -73,5 +78,9 @@ func New(cfg *rest.Config) (Interface, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &clients{core: core, rbac: rbac, apps: apps, batch: batch, coord: coord}, nil
+	certs, err := certificatesv1client.NewForConfigAndClient(rest.CopyConfig(cfg), hc)
+	if err != nil {
+		return nil, err
+	}
+	return &clients{core: core, rbac: rbac, apps: apps, batch: batch, coord: coord, certs: certs}, nil
 }
