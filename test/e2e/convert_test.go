@@ -210,14 +210,22 @@ func TestConvertAndRevert(t *testing.T) {
 		return
 	}
 
-	// Fault: convert killed while the node step runs (yurthub's manifest is
+	// Faults: a second convert while one runs is refused by the lock; the
+	// running one killed while its node step runs (yurthub's manifest is
 	// written); the next run completes it.
-	t.Run("convert killed midway", func(t *testing.T) {
+	t.Run("second convert refused, first killed midway", func(t *testing.T) {
 		kctx, kill := context.WithCancel(ctx)
 		defer kill()
+		second := make(chan harness.Result, 1)
 		go func() {
+			defer close(second)
 			for kctx.Err() == nil {
 				if _, err := os.Stat(constants.YurthubManifest); err == nil {
+					// The first convert is in its node step, holding the lock.
+					r, err := h.Run(ctx, h.Yurtctl(), append(convertArgs(harness.YurthubImage, "90s"), "--kubeconfig", h.CP.AdminKubeconfig)...)
+					if err == nil {
+						second <- r
+					}
 					kill()
 					return
 				}
@@ -232,6 +240,14 @@ func TestConvertAndRevert(t *testing.T) {
 			t.Fatalf("convert finished before yurthub's manifest was seen:\n%s", r)
 		}
 		t.Logf("killed after %s", r.Took.Round(100*time.Millisecond))
+		r2, ok := <-second
+		if !ok {
+			t.Fatal("the second convert did not run")
+		}
+		if r2.ExitCode != 3 || !strings.Contains(r2.Stderr, "another yurtctl convert or revert is running") {
+			t.Errorf("a second convert while the first runs: want exit 3 naming the lock:\n%s", r2)
+		}
+		t.Logf("the second convert, while the first ran: exit %d\n%s", r2.ExitCode, r2.Stderr)
 	})
 
 	t.Run("convert", func(t *testing.T) {
