@@ -54,8 +54,12 @@ func runDiscovery(d Data) error {
 	if o.UnsafeSkipCAVerification {
 		pin = "NOT pinned (--" + flagUnsafeSkipCA + ")"
 	}
-	d.IO().Logf("discovery", "Cluster %s at %s, Kubernetes %s; token signature valid; CA %s %s",
-		res.ClusterName, res.Server, res.KubernetesVersion, res.CAHash, pin)
+	cluster := "Cluster"
+	if res.ClusterName != "" {
+		cluster += " " + res.ClusterName
+	}
+	d.IO().Logf("discovery", "%s at %s, Kubernetes %s; token signature valid; CA %s %s",
+		cluster, res.Server, res.KubernetesVersion, res.CAHash, pin)
 	return checkKubeletSkew(d, res.KubernetesVersion)
 }
 
