@@ -73,11 +73,12 @@ func EnsureControlPlane(ctx context.Context, c Clients, o ControlPlaneOptions) (
 	if err := add("CustomResourceDefinition", NodePoolCRDName, r, err); err != nil {
 		return actions, err
 	}
-	r, err = ensureClusterRole(ctx, c.Kube)
+	r, err = ensureClusterRole(ctx, c.Kube, YurthubClusterRole, yurthubRules())
 	if err := add("ClusterRole", YurthubClusterRole, r, err); err != nil {
 		return actions, err
 	}
-	r, err = ensureClusterRoleBinding(ctx, c.Kube)
+	r, err = ensureClusterRoleBinding(ctx, c.Kube, YurthubClusterRole, YurthubClusterRole,
+		rbacv1.Subject{APIGroup: rbacv1.GroupName, Kind: rbacv1.GroupKind, Name: "system:nodes"})
 	if err := add("ClusterRoleBinding", YurthubClusterRole, r, err); err != nil {
 		return actions, err
 	}
@@ -107,8 +108,10 @@ func yurthubRules() []rbacv1.PolicyRule {
 	}
 }
 
-func ensureClusterRole(ctx context.Context, kc kube.Interface) (string, error) {
-	want := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: YurthubClusterRole, Labels: managedLabels()}, Rules: yurthubRules()}
+// ensureClusterRole creates the ClusterRole name with rules, or puts its
+// rules back.
+func ensureClusterRole(ctx context.Context, kc kube.Interface, name string, rules []rbacv1.PolicyRule) (string, error) {
+	want := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: managedLabels()}, Rules: rules}
 	api := kc.RbacV1().ClusterRoles()
 	got, err := api.Get(ctx, want.Name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
@@ -126,11 +129,13 @@ func ensureClusterRole(ctx context.Context, kc kube.Interface) (string, error) {
 	return "updated", err
 }
 
-func ensureClusterRoleBinding(ctx context.Context, kc kube.Interface) (string, error) {
+// ensureClusterRoleBinding creates the ClusterRoleBinding name of the
+// ClusterRole role to subject, or puts its role and subject back.
+func ensureClusterRoleBinding(ctx context.Context, kc kube.Interface, name, role string, subject rbacv1.Subject) (string, error) {
 	want := &rbacv1.ClusterRoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: YurthubClusterRole, Labels: managedLabels()},
-		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: YurthubClusterRole},
-		Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.GroupKind, Name: "system:nodes"}},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: managedLabels()},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role},
+		Subjects:   []rbacv1.Subject{subject},
 	}
 	api := kc.RbacV1().ClusterRoleBindings()
 	got, err := api.Get(ctx, want.Name, metav1.GetOptions{})

@@ -122,8 +122,16 @@ func TestEnsureYurtManagerAndRevertIt(t *testing.T) {
 		t.Errorf("first run:\n got %s\nwant %s", got, want)
 	}
 	second, err := EnsureYurtManager(ctx, c, "kube-system", "openyurt/yurt-manager:v1.7.0")
-	if err != nil || strings.Contains(results(second), "created") {
+	if err != nil || strings.Contains(results(second), "created") || strings.Contains(results(second), "updated") {
 		t.Errorf("second run: %s %v", results(second), err)
+	}
+	// Someone trimmed the approver's role: the next run puts it back.
+	trimmed, _ := c.Kube.RbacV1().ClusterRoles().Get(ctx, CSRApproverClusterRole, metav1.GetOptions{})
+	trimmed.Rules = trimmed.Rules[:1]
+	c.Kube.RbacV1().ClusterRoles().Update(ctx, trimmed, metav1.UpdateOptions{})
+	third, err := EnsureYurtManager(ctx, c, "kube-system", "openyurt/yurt-manager:v1.7.0")
+	if err != nil || !strings.Contains(results(third), "ClusterRole yurtctl:yurt-manager-csr-approver updated") {
+		t.Errorf("third run: %s %v", results(third), err)
 	}
 	dep, err := c.Kube.AppsV1().Deployments("kube-system").Get(ctx, yurtManagerName, metav1.GetOptions{})
 	if err != nil {

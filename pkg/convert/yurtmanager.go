@@ -2,6 +2,7 @@ package convert
 
 import (
 	"context"
+	"fmt"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -80,45 +81,47 @@ func yurtManagerDeployment(ns, image string) *appsv1.Deployment {
 // EnsureYurtManager deploys yurt-manager, minimally: a ServiceAccount bound
 // to cluster-admin (it creates its controllers' ServiceAccounts and their
 // tokens), the csr-approver controller's ClusterRole and binding, and the
-// Deployment above. OpenYurt's Helm chart (charts/yurt-manager) is the
-// full, least-privilege install.
+// Deployment above. The RBAC goes through the same create-or-repair as
+// yurthub's. OpenYurt's Helm chart (charts/yurt-manager) is the full,
+// least-privilege install.
 func EnsureYurtManager(ctx context.Context, c Clients, ns, image string) ([]Action, error) {
 	kc := c.Kube
 	var out []Action
-	create := func(kind, name string, err error) error {
-		switch {
-		case err == nil:
-			out = append(out, Action{kind, name, "created"})
-		case apierrors.IsAlreadyExists(err):
-			out = append(out, Action{kind, name, "unchanged"})
-		default:
-			return err
+	add := func(kind, name, result string, err error) error {
+		if err != nil {
+			return fmt.Errorf("%s %s: %w", kind, name, err)
 		}
+		out = append(out, Action{kind, name, result})
 		return nil
 	}
+	created := func(err error) (string, error) {
+		if apierrors.IsAlreadyExists(err) {
+			return "unchanged", nil
+		}
+		return "created", err
+	}
 	_, err := kc.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: yurtManagerName, Namespace: ns, Labels: managedLabels()}}, metav1.CreateOptions{})
-	if err := create("ServiceAccount", ns+"/"+yurtManagerName, err); err != nil {
+	r, err := created(err)
+	if err := add("ServiceAccount", ns+"/"+yurtManagerName, r, err); err != nil {
 		return out, err
 	}
-	_, err = kc.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: yurtManagerName, Labels: managedLabels()},
-		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "cluster-admin"},
-		Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: yurtManagerName, Namespace: ns}}}, metav1.CreateOptions{})
-	if err := create("ClusterRoleBinding", yurtManagerName, err); err != nil {
+	r, err = ensureClusterRoleBinding(ctx, kc, yurtManagerName, "cluster-admin",
+		rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Name: yurtManagerName, Namespace: ns})
+	if err := add("ClusterRoleBinding", yurtManagerName, r, err); err != nil {
 		return out, err
 	}
-	_, err = kc.RbacV1().ClusterRoles().Create(ctx, &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: CSRApproverClusterRole, Labels: managedLabels()},
-		Rules: csrApproverRules()}, metav1.CreateOptions{})
-	if err := create("ClusterRole", CSRApproverClusterRole, err); err != nil {
+	r, err = ensureClusterRole(ctx, kc, CSRApproverClusterRole, csrApproverRules())
+	if err := add("ClusterRole", CSRApproverClusterRole, r, err); err != nil {
 		return out, err
 	}
-	_, err = kc.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: CSRApproverClusterRole, Labels: managedLabels()},
-		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: CSRApproverClusterRole},
-		Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: csrApproverSA, Namespace: ns}}}, metav1.CreateOptions{})
-	if err := create("ClusterRoleBinding", CSRApproverClusterRole, err); err != nil {
+	r, err = ensureClusterRoleBinding(ctx, kc, CSRApproverClusterRole, CSRApproverClusterRole,
+		rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Name: csrApproverSA, Namespace: ns})
+	if err := add("ClusterRoleBinding", CSRApproverClusterRole, r, err); err != nil {
 		return out, err
 	}
 	_, err = kc.AppsV1().Deployments(ns).Create(ctx, yurtManagerDeployment(ns, image), metav1.CreateOptions{})
-	if err := create("Deployment", ns+"/"+yurtManagerName, err); err != nil {
+	r, err = created(err)
+	if err := add("Deployment", ns+"/"+yurtManagerName, r, err); err != nil {
 		return out, err
 	}
 	return out, nil
