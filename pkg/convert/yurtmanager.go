@@ -28,10 +28,10 @@ const (
 	CSRApproverClusterRole = "yurtctl:yurt-manager-csr-approver"
 )
 
-// csrApproverRules are what yurt-manager's csr-approver-controller does:
+// CSRApproverRules are what yurt-manager's csr-approver-controller does:
 // read CSRs and approve yurthub's client (kube-apiserver-client) and
 // serving (kubelet-serving) requests.
-func csrApproverRules() []rbacv1.PolicyRule {
+func CSRApproverRules() []rbacv1.PolicyRule {
 	return []rbacv1.PolicyRule{
 		{APIGroups: []string{"certificates.k8s.io"}, Resources: []string{"certificatesigningrequests"}, Verbs: []string{"get", "list", "watch"}},
 		{APIGroups: []string{"certificates.k8s.io"}, Resources: []string{"certificatesigningrequests/approval"}, Verbs: []string{"update"}},
@@ -110,7 +110,7 @@ func EnsureYurtManager(ctx context.Context, c Clients, ns, image string) ([]Acti
 	if err := add("ClusterRoleBinding", yurtManagerName, r, err); err != nil {
 		return out, err
 	}
-	r, err = ensureClusterRole(ctx, kc, CSRApproverClusterRole, csrApproverRules())
+	r, err = ensureClusterRole(ctx, kc, CSRApproverClusterRole, CSRApproverRules())
 	if err := add("ClusterRole", CSRApproverClusterRole, r, err); err != nil {
 		return out, err
 	}

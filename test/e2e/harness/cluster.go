@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/yurtadm/yurtadm/pkg/convert"
 	"github.com/yurtadm/yurtadm/test/framework"
 )
 
@@ -274,12 +275,7 @@ func (h *Harness) yurtManagerRBAC() error {
 	rbac := h.CP.Client.RbacV1()
 	_, err := rbac.ClusterRoles().Create(ctx, &rbacv1.ClusterRole{
 		ObjectMeta: metav1.ObjectMeta{Name: name},
-		Rules: []rbacv1.PolicyRule{
-			{APIGroups: []string{"certificates.k8s.io"}, Resources: []string{"certificatesigningrequests"}, Verbs: []string{"get", "list", "watch"}},
-			{APIGroups: []string{"certificates.k8s.io"}, Resources: []string{"certificatesigningrequests/approval"}, Verbs: []string{"update"}},
-			{APIGroups: []string{"certificates.k8s.io"}, Resources: []string{"signers"}, Verbs: []string{"approve"},
-				ResourceNames: []string{"kubernetes.io/kube-apiserver-client", "kubernetes.io/kubelet-serving"}},
-		},
+		Rules:      convert.CSRApproverRules(), // what convert gives the yurt-manager it deploys
 	}, metav1.CreateOptions{})
 	if err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("ClusterRole %s: %w", name, err)
