@@ -12,7 +12,9 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/utils/ptr"
 
@@ -459,48 +461,44 @@ func (r *jobRunner) watchLoop(ctx context.Context, out chan<- watch.Event, rv st
 			return true
 		}
 	}
+	list := func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+		return r.kc.CoreV1().Pods(r.ns).List(ctx, o)
+	}
+	watchFrom := r.kc.CoreV1().Pods(r.ns).Watch
+	if jobs {
+		list = func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			return r.kc.BatchV1().Jobs(r.ns).List(ctx, o)
+		}
+		watchFrom = r.kc.BatchV1().Jobs(r.ns).Watch
+	}
 	sel := metav1.ListOptions{LabelSelector: r.selector()}
 	for ctx.Err() == nil {
 		if rv == "" {
-			if jobs {
-				l, err := r.kc.BatchV1().Jobs(r.ns).List(ctx, sel)
-				if err != nil {
-					if !pause() {
-						return
-					}
-					continue
-				}
-				for i := range l.Items {
-					if !send(watch.Event{Type: watch.Added, Object: &l.Items[i]}) {
-						return
-					}
-				}
-				rv = l.ResourceVersion
-			} else {
-				l, err := r.kc.CoreV1().Pods(r.ns).List(ctx, sel)
-				if err != nil {
-					if !pause() {
-						return
-					}
-					continue
-				}
-				for i := range l.Items {
-					if !send(watch.Event{Type: watch.Added, Object: &l.Items[i]}) {
-						return
-					}
-				}
-				rv = l.ResourceVersion
+			l, err := list(ctx, sel)
+			var items []runtime.Object
+			var lm metav1.ListInterface
+			if err == nil {
+				items, err = meta.ExtractList(l)
 			}
+			if err == nil {
+				lm, err = meta.ListAccessor(l)
+			}
+			if err != nil {
+				if !pause() {
+					return
+				}
+				continue
+			}
+			for _, o := range items {
+				if !send(watch.Event{Type: watch.Added, Object: o}) {
+					return
+				}
+			}
+			rv = lm.GetResourceVersion()
 		}
 		opts := sel
 		opts.ResourceVersion, opts.AllowWatchBookmarks = rv, true
-		var w watch.Interface
-		var err error
-		if jobs {
-			w, err = r.kc.BatchV1().Jobs(r.ns).Watch(ctx, opts)
-		} else {
-			w, err = r.kc.CoreV1().Pods(r.ns).Watch(ctx, opts)
-		}
+		w, err := watchFrom(ctx, opts)
 		if err != nil {
 			if apierrors.IsResourceExpired(err) || apierrors.IsGone(err) {
 				rv = ""
@@ -520,8 +518,8 @@ func (r *jobRunner) watchLoop(ctx context.Context, out chan<- watch.Event, rv st
 				}
 				break
 			}
-			if m, err := metaAccessor(ev.Object); err == nil && m != "" {
-				rv = m
+			if m, err := meta.Accessor(ev.Object); err == nil && m.GetResourceVersion() != "" {
+				rv = m.GetResourceVersion()
 			}
 			if ev.Type == watch.Bookmark {
 				continue
@@ -536,14 +534,6 @@ func (r *jobRunner) watchLoop(ctx context.Context, out chan<- watch.Event, rv st
 			return
 		}
 	}
-}
-
-func metaAccessor(o any) (string, error) {
-	type rv interface{ GetResourceVersion() string }
-	if x, ok := o.(rv); ok {
-		return x.GetResourceVersion(), nil
-	}
-	return "", fmt.Errorf("no resource version")
 }
 
 // resultTable renders the per-node table.
