@@ -2,12 +2,7 @@ package join
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"net"
@@ -17,6 +12,8 @@ import (
 	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	certutil "k8s.io/client-go/util/cert"
+	"k8s.io/client-go/util/keyutil"
 
 	"github.com/yurtadm/yurtadm/pkg/constants"
 	"github.com/yurtadm/yurtadm/pkg/yurthub"
@@ -49,23 +46,15 @@ func servingCertIPs(nodeIP net.IP) []net.IP {
 
 // servingCSR returns the PEM request and its key for node.
 func servingCSR(node string, ips []net.IP) (csrPEM, keyPEM []byte, err error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if keyPEM, err = keyutil.MakeEllipticPrivateKeyPEM(); err != nil {
+		return nil, nil, err
+	}
+	key, err := keyutil.ParsePrivateKeyPEM(keyPEM)
 	if err != nil {
 		return nil, nil, err
 	}
-	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{
-		Subject:     pkix.Name{CommonName: "system:node:" + node, Organization: []string{"system:nodes"}},
-		IPAddresses: ips,
-	}, key)
-	if err != nil {
-		return nil, nil, err
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		return nil, nil, err
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), nil
+	csrPEM, err = certutil.MakeCSR(key, &pkix.Name{CommonName: "system:node:" + node, Organization: []string{"system:nodes"}}, nil, ips)
+	return csrPEM, keyPEM, err
 }
 
 // preseedServingCert asks for yurthub's serving certificate and writes it
@@ -120,8 +109,8 @@ func preseedServingCert(d Data) error {
 	if err != nil {
 		return fmt.Errorf("CSR %s not issued within %s (%v): is yurt-manager running?", csr.Name, d.ServingCertWait(), err)
 	}
-	if _, err := parseCert(cert); err != nil {
-		return fmt.Errorf("CSR %s: %w", csr.Name, err)
+	if _, err := certutil.ParseCertsPEM(cert); err != nil {
+		return fmt.Errorf("CSR %s: the issued certificate: %w", csr.Name, err)
 	}
 	// The store's layout: <pair>-<time>.pem holding the certificate and
 	// the key, and <pair>-current.pem linking to it.
@@ -135,12 +124,4 @@ func preseedServingCert(d Data) error {
 	}
 	d.IO().Logf("yurthub", "Wrote yurthub's serving certificate %s (CSR %s approved)", constants.YurthubServerCert, csr.Name)
 	return nil
-}
-
-func parseCert(b []byte) (*x509.Certificate, error) {
-	blk, _ := pem.Decode(b)
-	if blk == nil || blk.Type != "CERTIFICATE" {
-		return nil, errors.New("the issued certificate is not PEM")
-	}
-	return x509.ParseCertificate(blk.Bytes)
 }
