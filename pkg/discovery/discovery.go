@@ -82,6 +82,12 @@ type Result struct {
 	KubeletConfig []byte
 }
 
+// TokenConfig is a client of the discovered API server that trusts only
+// the pinned CA and authenticates with the bootstrap token.
+func (r *Result) TokenConfig(token string) *rest.Config {
+	return &rest.Config{Host: r.Server, BearerToken: token, TLSClientConfig: rest.TLSClientConfig{CAData: r.CAData}}
+}
+
 // ValidateToken checks a bootstrap token's format without revealing it.
 func ValidateToken(token string) error {
 	if !tokenRE.MatchString(token) {
@@ -211,7 +217,7 @@ func Discover(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parse the kubeconfig in cluster-info: %w", err)
 	}
-	clusterName, cluster := firstCluster(cfg)
+	clusterName, cluster := FirstCluster(cfg)
 	if cluster == nil || len(cluster.CertificateAuthorityData) == 0 {
 		return nil, fmt.Errorf("the kubeconfig in cluster-info has no cluster with certificate-authority-data")
 	}
@@ -232,9 +238,9 @@ func Discover(ctx context.Context, o Options) (*Result, error) {
 	}
 
 	// 3. from now on trust only that CA, and use the token.
-	secure := &rest.Config{Host: server, Timeout: timeout, BearerToken: o.Token,
-		TLSClientConfig: rest.TLSClientConfig{CAData: cluster.CertificateAuthorityData}}
 	res := &Result{Server: server, CAData: cluster.CertificateAuthorityData, CAHash: hash, ClusterName: clusterName}
+	secure := res.TokenConfig(o.Token)
+	secure.Timeout = timeout
 	client, err := o.client(secure)
 	if err != nil {
 		return nil, err
@@ -295,7 +301,9 @@ func getConfigMap(ctx context.Context, client kube.Interface, name string) (*cor
 	return nil, fmt.Errorf("read kube-system/%s: %w", name, err)
 }
 
-func firstCluster(cfg *clientcmdapi.Config) (string, *clientcmdapi.Cluster) {
+// FirstCluster returns the cluster of cfg's current context, else any
+// cluster of cfg (a bootstrap kubeconfig has one); nil when it has none.
+func FirstCluster(cfg *clientcmdapi.Config) (string, *clientcmdapi.Cluster) {
 	if ctx := cfg.Contexts[cfg.CurrentContext]; ctx != nil {
 		if c := cfg.Clusters[ctx.Cluster]; c != nil {
 			return ctx.Cluster, c

@@ -146,8 +146,8 @@ func (d *joinData) BootstrapClient() (kube.Interface, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg := &rest.Config{Host: res.Server, BearerToken: d.opts.Token, Timeout: 10 * time.Second, UserAgent: "yurtadm",
-		TLSClientConfig: rest.TLSClientConfig{CAData: res.CAData}}
+	cfg := res.TokenConfig(d.opts.Token)
+	cfg.Timeout, cfg.UserAgent = 10*time.Second, "yurtadm"
 	if d.client != nil {
 		return d.client(cfg)
 	}

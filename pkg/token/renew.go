@@ -26,7 +26,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	bootstrapapi "k8s.io/cluster-bootstrap/token/api"
 	"sigs.k8s.io/yaml"
 
@@ -321,15 +320,7 @@ func knownToCluster(ctx context.Context, s cmdutil.IOStreams, h *host.Host, dp d
 	if err != nil {
 		return skip(fmt.Sprintf("parse %s: %v", file, err))
 	}
-	var cluster *clientcmdapi.Cluster
-	if c := cfg.Contexts[cfg.CurrentContext]; c != nil {
-		cluster = cfg.Clusters[c.Cluster]
-	}
-	for _, c := range cfg.Clusters {
-		if cluster == nil {
-			cluster = c
-		}
-	}
+	_, cluster := discovery.FirstCluster(cfg)
 	if cluster == nil || cluster.Server == "" || len(cluster.CertificateAuthorityData) == 0 {
 		return skip(file + " names no API server with its CA")
 	}
