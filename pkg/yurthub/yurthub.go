@@ -60,36 +60,38 @@ func Poll(ctx context.Context, interval time.Duration, cond func(context.Context
 	}
 }
 
-// Healthy asks yurthub's healthz once. It returns whether it answered 200
-// and what it said (or the connection error).
-func Healthy(ctx context.Context, hc *http.Client, url string) (bool, string) {
+// get asks url once: its status and the start of its body, or the error
+// when nothing answered.
+func get(ctx context.Context, hc *http.Client, url string) (int, string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return false, err.Error()
+		return 0, "", err
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return false, err.Error()
+		return 0, "", err
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
-	return resp.StatusCode == http.StatusOK, fmt.Sprintf("HTTP %d %s", resp.StatusCode, strings.TrimSpace(string(body)))
+	return resp.StatusCode, strings.TrimSpace(string(body)), nil
+}
+
+// Healthy asks yurthub's healthz once. It returns whether it answered 200
+// and what it said (or the connection error).
+func Healthy(ctx context.Context, hc *http.Client, url string) (bool, string) {
+	code, body, err := get(ctx, hc, url)
+	if err != nil {
+		return false, err.Error()
+	}
+	return code == http.StatusOK, fmt.Sprintf("HTTP %d %s", code, body)
 }
 
 // Answers reports whether anything answers HTTP at url, whatever the
 // status: a yurthub that is still starting or waiting for its certificate
 // answers (and writes its directories) without being healthy.
 func Answers(ctx context.Context, hc *http.Client, url string) bool {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return false
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return false
-	}
-	resp.Body.Close()
-	return true
+	_, _, err := get(ctx, hc, url)
+	return err == nil
 }
 
 // WaitHealthy waits until yurthub's healthz at url answers 200 or ctx ends.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -97,5 +98,26 @@ func TestWaitHealthyAndNodeReady(t *testing.T) {
 	}
 	if _, err := WaitNodeReady(ctx, c, "n", time.Time{}, time.Millisecond); err != nil {
 		t.Errorf("without since: %v", err)
+	}
+}
+
+// Answers is about anything answering, Healthy about a 200.
+func TestAnswersAndHealthy(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "waiting for certificate", http.StatusServiceUnavailable)
+	}))
+	ctx := context.Background()
+	if !Answers(ctx, srv.Client(), srv.URL) {
+		t.Error("a 503 is an answer")
+	}
+	if ok, state := Healthy(ctx, srv.Client(), srv.URL); ok || state != "HTTP 503 waiting for certificate" {
+		t.Errorf("Healthy: %v %q", ok, state)
+	}
+	srv.Close()
+	if Answers(ctx, srv.Client(), srv.URL) {
+		t.Error("a closed port answered")
+	}
+	if ok, state := Healthy(ctx, srv.Client(), srv.URL); ok || !strings.Contains(state, "connect") {
+		t.Errorf("Healthy on a closed port: %v %q", ok, state)
 	}
 }
