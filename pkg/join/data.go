@@ -39,6 +39,9 @@ type Data interface {
 	YurthubHealthzURL() string
 	// KubeletStarted notes that this run started (or restarted) kubelet.
 	KubeletStarted(bool) bool
+	// KubeletStartedAt is when this run last started or restarted kubelet
+	// (zero: it did not).
+	KubeletStartedAt() time.Time
 	// PollInterval between checks while waiting.
 	PollInterval() time.Duration
 	// PreflightEnv is the machine as the preflight checks see it.
@@ -72,6 +75,7 @@ type joinData struct {
 	discErr    error
 	cri        string
 	started    bool
+	startedAt  time.Time
 }
 
 var _ Data = &joinData{}
@@ -89,10 +93,12 @@ func (d *joinData) PreflightEnv() preflight.Env { return d.preflightEnv }
 
 func (d *joinData) KubeletStarted(set bool) bool {
 	if set {
-		d.started = true
+		d.started, d.startedAt = true, time.Now()
 	}
 	return d.started
 }
+
+func (d *joinData) KubeletStartedAt() time.Time { return d.startedAt }
 
 func (d *joinData) Discovery() (*discovery.Result, error) {
 	d.once.Do(func() {

@@ -91,8 +91,10 @@ func newCluster(t *testing.T, signWith string, nodeReady bool) *cluster {
 				Data: map[string]string{"ClusterConfiguration": "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nkubernetesVersion: v1.34.4\n"}},
 			&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "kubelet-config", Namespace: "kube-system"},
 				Data: map[string]string{"kubelet": "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\ncgroupDriver: cgroupfs\nclusterDNS:\n- 10.96.0.10\nrotateCertificates: true\n"}},
+			// kubelet reports after join restarted it (a fixed future time).
 			&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "edge-1"},
-				Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: status}}}},
+				Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: status,
+					LastHeartbeatTime: metav1.NewTime(time.Now().Add(time.Hour))}}}},
 		},
 	}
 }
@@ -504,6 +506,22 @@ func TestJoinWaitReadyTimesOut(t *testing.T) {
 	}
 	if hh.h.FS.Exists(constants.YurthubManifest) {
 		t.Errorf("a failed join must roll back its files")
+	}
+}
+
+// A Node an earlier join left says Ready=True from before this join's
+// kubelet restart: join waits for a report after it, and times out here.
+func TestJoinWaitReadyIgnoresAStaleReady(t *testing.T) {
+	c := newCluster(t, testToken, true)
+	for _, o := range c.objects {
+		if n, ok := o.(*corev1.Node); ok {
+			n.Status.Conditions[0].LastHeartbeatTime = metav1.NewTime(time.Now().Add(-time.Hour))
+		}
+	}
+	hh := newHarness(t, c)
+	err := hh.run(baseArgs(c)...)
+	if err == nil || !strings.Contains(err.Error(), "before kubelet's restart") || cmdutil.ExitCode(err) != cmdutil.ExitTimeout {
+		t.Fatalf("err = %v", err)
 	}
 }
 

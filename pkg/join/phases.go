@@ -3,7 +3,6 @@ package join
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"k8s.io/kubernetes/cmd/kubeadm/app/cmd/phases/workflow"
 
@@ -253,7 +252,9 @@ func runWaitReady(d Data) error {
 	d.IO().Logf("wait-ready", "Waiting up to %s for Node %q to be Ready", d.Options().Timeout.Duration, name)
 	ctx, cancel := context.WithTimeout(d.Context(), d.Options().Timeout.Duration)
 	defer cancel()
-	last, err := yurthub.WaitNodeReady(ctx, client, name, time.Time{}, d.PollInterval())
+	// Ready as reported after kubelet's last restart: a Node left by an
+	// earlier join still says Ready=True from then.
+	last, err := yurthub.WaitNodeReady(ctx, client, name, d.KubeletStartedAt(), d.PollInterval())
 	if err != nil {
 		return &cmdutil.Error{Code: cmdutil.ExitTimeout,
 			Err:  fmt.Errorf("node %q was not Ready within %s (last: %s)", name, d.Options().Timeout.Duration, last),
