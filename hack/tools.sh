@@ -1,19 +1,23 @@
 #!/usr/bin/env bash
-# Builds the real binaries the tests run, from the pinned Go module in
-# test/tools, into a cache outside the repository:
+# Builds the real binaries the tests run, from the pinned Go modules in
+# test/tools (and test/tools/coredns), into a cache outside the repository:
 #
-#   ${YURTADM_TOOLS_CACHE:-/var/cache/yurtadm-tools}/<key>/bin
+#   ${YURTADM_TOOLS_CACHE:-/var/cache/yurtadm-tools}/<key>/bin/NAME
 #
-# <key> hashes test/tools/go.mod, test/tools/go.sum, this script and the
+# <key> hashes the go.mod and go.sum of NAME's module, RECIPE below and the
 # target platform, so a later run (a later CI run on the same machine) reuses
-# what is there and a change of version builds afresh. Each binary is built
-# once and moved into place only when complete; concurrent runs wait for each
-# other.
+# what is there and a change of version builds afresh; bump RECIPE when a
+# change here changes what a build produces. The bin directory printed last
+# holds a link to every binary asked for (view-<hash>/bin). Each binary is
+# built once and moved into place only when complete; concurrent runs wait
+# for each other.
 #
 # Usage: hack/tools.sh [NAME...]      (no NAME: all but yurtadm-upstream)
 #   kube-apiserver kube-controller-manager kube-scheduler kubelet kubeadm
 #                      Kubernetes, at the k8s.io/kubernetes version in test/tools/go.mod
+#   kube-proxy         for the multi-node harness's kube-proxy DaemonSet
 #   crictl             cri-tools, at the sigs.k8s.io/cri-tools version
+#   coredns            CoreDNS with kubeadm's Corefile plugins (test/tools/coredns)
 #   yurthub yurt-manager
 #                      OpenYurt, at the github.com/openyurtio/openyurt version
 #   yurtadm-upstream   OpenYurt's own yurtadm (for hack/bench.sh comparisons)
@@ -23,7 +27,8 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 MOD_DIR=$ROOT/test/tools
-DEFAULT_NAMES=(kube-apiserver kube-controller-manager kubeadm kubelet kube-scheduler crictl yurthub yurt-manager)
+DEFAULT_NAMES=(kube-apiserver kube-controller-manager kubeadm kubelet kube-scheduler kube-proxy crictl yurthub yurt-manager coredns)
+RECIPE=1
 
 log() { echo "[tools] $*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -31,7 +36,8 @@ die() { log "error: $*"; exit 1; }
 # package NAME: the Go main package that builds NAME.
 package() {
   case $1 in
-    kube-apiserver | kube-controller-manager | kube-scheduler | kubelet | kubeadm) echo "k8s.io/kubernetes/cmd/$1" ;;
+    kube-apiserver | kube-controller-manager | kube-scheduler | kube-proxy | kubelet | kubeadm) echo "k8s.io/kubernetes/cmd/$1" ;;
+    coredns) echo github.com/yurtadm/yurtadm/test/tools/coredns ;;
     crictl) echo sigs.k8s.io/cri-tools/cmd/crictl ;;
     yurthub | yurt-manager) echo "github.com/openyurtio/openyurt/cmd/$1" ;;
     yurtadm-upstream) echo github.com/openyurtio/openyurt/cmd/yurtadm ;;
@@ -45,6 +51,15 @@ module() {
     kube-*| kubelet | kubeadm) echo k8s.io/kubernetes ;;
     crictl) echo sigs.k8s.io/cri-tools ;;
     yurt*) echo github.com/openyurtio/openyurt ;;
+    coredns) echo github.com/coredns/coredns ;;
+  esac
+}
+
+# moddir NAME: the tools module NAME is built from.
+moddir() {
+  case $1 in
+    coredns) echo "$MOD_DIR/coredns" ;;
+    *) echo "$MOD_DIR" ;;
   esac
 }
 
@@ -61,39 +76,41 @@ export GOOS=linux GOARCH=${GOARCH:-$(go env GOARCH)}
 export GONOSUMDB=${GONOSUMDB:+$GONOSUMDB,}sigs.k8s.io/cri-tools
 export CGO_ENABLED=0
 
-key=$( (cat "$MOD_DIR/go.mod" "$MOD_DIR/go.sum" "$ROOT/hack/tools.sh"; echo "$GOOS/$GOARCH") | sha256sum | cut -c1-16)
 cache=${YURTADM_TOOLS_CACHE:-/var/cache/yurtadm-tools}
 if ! mkdir -p "$cache" 2>/dev/null || [ ! -w "$cache" ]; then
   cache=${XDG_CACHE_HOME:-$HOME/.cache}/yurtadm-tools
   mkdir -p "$cache"
 fi
-dir=$cache/$key
-bin=$dir/bin
-mkdir -p "$bin"
-touch "$dir"
 
-exec 9>"$dir/.lock"
+# key NAME: the cache key of NAME's module.
+key() {
+  local d
+  d=$(moddir "$1")
+  (cat "$d/go.mod" "$d/go.sum"; echo "recipe $RECIPE $GOOS/$GOARCH") | sha256sum | cut -c1-16
+}
+
+exec 9>"$cache/.lock"
 if ! flock -n 9; then
-  log "waiting for another hack/tools.sh building into $dir"
+  log "waiting for another hack/tools.sh building into $cache"
   flock 9
 fi
 
-# Caches of other keys unused for 30 days are the leftovers of older pins.
-find "$cache" -mindepth 1 -maxdepth 1 -type d ! -name "$key" -mtime +30 -exec rm -rf {} + 2>/dev/null || true
+# Caches unused for 30 days are the leftovers of older pins.
+find "$cache" -mindepth 1 -maxdepth 1 -type d -mtime +30 -exec rm -rf {} + 2>/dev/null || true
 
-# modinfo MODULE: "version|tag time|commit" of MODULE as test/tools/go.mod pins it.
+# modinfo MODULE DIR: "version|tag time|commit" of MODULE as DIR/go.mod pins it.
 # The commit is known when the proxy reported the tag's origin; only --version shows it.
 modinfo() {
   local v t commit
-  IFS='|' read -r v t < <(cd "$MOD_DIR" && go list -mod=readonly -m -f '{{.Version}}|{{.Time.UTC.Format "2006-01-02T15:04:05Z"}}' "$1")
-  commit=$(cd "$MOD_DIR" && go mod download -json "$1@$v" | sed -n 's/^[[:space:]]*"Hash": "\([0-9a-f]\{40\}\)".*/\1/p' | head -1)
+  IFS='|' read -r v t < <(cd "$2" && go list -mod=readonly -m -f '{{.Version}}|{{.Time.UTC.Format "2006-01-02T15:04:05Z"}}' "$1")
+  commit=$(cd "$2" && go mod download -json "$1@$v" | sed -n 's/^[[:space:]]*"Hash": "\([0-9a-f]\{40\}\)".*/\1/p' | head -1)
   echo "$v|$t|$commit"
 }
 
 # ldflags NAME: -s -w plus the version variables NAME reports.
 ldflags() {
   local v t commit flags="-s -w"
-  IFS='|' read -r v t commit <<<"$(modinfo "$(module "$1")")"
+  IFS='|' read -r v t commit <<<"$(modinfo "$(module "$1")" "$(moddir "$1")")"
   case $1 in
     kube-* | kubelet | kubeadm)
       local major=${v#v} minor
@@ -107,6 +124,9 @@ ldflags() {
     crictl)
       flags+=" -X sigs.k8s.io/cri-tools/pkg/version.Version=$v"
       ;;
+    coredns)
+      flags+=" -X github.com/coredns/coredns/coremain.GitCommit=${commit:-unknown}"
+      ;;
     yurt*)
       local p=github.com/openyurtio/openyurt/pkg/projectinfo
       flags+=" -X $p.gitVersion=$v -X $p.buildDate=$t -X $p.gitCommit=${commit:-unknown}"
@@ -118,7 +138,7 @@ ldflags() {
 # check NAME PATH: the built binary runs and reports the pinned version.
 check() {
   local v out
-  IFS='|' read -r v _ <<<"$(modinfo "$(module "$1")")"
+  IFS='|' read -r v _ <<<"$(modinfo "$(module "$1")" "$(moddir "$1")")"
   case $1 in
     kubeadm) out=$("$2" version -o short) ;;
     kube-* | kubelet) out=$("$2" --version) ;;
@@ -127,26 +147,33 @@ check() {
   [[ $out == *"$v"* ]] || die "$1 reports '$out', want $v"
 }
 
-log "cache: $dir"
+view=$cache/view-$(for n in "${names[@]}"; do echo "$n $(key "$n")"; done | sha256sum | cut -c1-16)/bin
+mkdir -p "$view"
 for n in "${names[@]}"; do
-  out=$bin/$n
+  k=$(key "$n")
+  dir=$cache/$k
+  mkdir -p "$dir/bin"
+  touch "$dir"
+  out=$dir/bin/$n
   if [ -x "$out" ]; then
-    log "$n: cached"
-    continue
+    log "$n: cached ($dir)"
+  else
+    log "$n: building $(package "$n")"
+    start=$SECONDS
+    tmp=$out.tmp.$$
+    flags=$(ldflags "$n")
+    if ! (cd "$(moddir "$n")" && go build -mod=readonly -buildvcs=false -trimpath -ldflags "$flags" -o "$tmp" "$(package "$n")"); then
+      rm -f "$tmp"
+      die "$n: build failed"
+    fi
+    check "$n" "$tmp"
+    mv -f "$tmp" "$out"
+    took=$((SECONDS - start))
+    echo "$n $took" >>"$dir/build-times"
+    log "$n: built in ${took}s ($(du -m "$out" | cut -f1) MB)"
   fi
-  log "$n: building $(package "$n")"
-  start=$SECONDS
-  tmp=$out.tmp.$$
-  flags=$(ldflags "$n")
-  if ! (cd "$MOD_DIR" && go build -mod=readonly -buildvcs=false -trimpath -ldflags "$flags" -o "$tmp" "$(package "$n")"); then
-    rm -f "$tmp"
-    die "$n: build failed"
-  fi
-  check "$n" "$tmp"
-  mv -f "$tmp" "$out"
-  took=$((SECONDS - start))
-  echo "$n $took" >>"$dir/build-times"
-  log "$n: built in ${took}s ($(du -m "$out" | cut -f1) MB)"
+  ln -sfn "$out" "$view/$n"
 done
+touch "$(dirname "$view")"
 
-echo "$bin"
+echo "$view"

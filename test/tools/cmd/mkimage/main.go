@@ -7,13 +7,17 @@
 // Usage:
 //
 //	mkimage -binary PATH -path /usr/local/bin/NAME -tag REF [-tag REF...] \
-//	        [-entrypoint /usr/local/bin/NAME] [-cmd ARG]... -o OUT.tar
+//	        [-entrypoint /usr/local/bin/NAME] [-cmd ARG]... [-tree DIR]... -o OUT.tar
 //
 // The image config says OS linux and the architecture this tool was built
 // for (GOARCH; containerd's import drops images of another platform), Env
 // PATH, and Entrypoint (default: the binary's path in the image). The layer
 // holds the binary (mode 0755), its parent directories and a /tmp (1777).
 // A dynamically linked binary is refused: there is no libc in the image.
+// -tree DIR adds every directory, regular file and symlink under DIR at the
+// same path under / (the multi-node harness gives kube-proxy's image the
+// iptables binaries and the libraries they load this way); those files are
+// taken as they are.
 // Timestamps are fixed, so the same binary gives the same image digest.
 package main
 
@@ -25,8 +29,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"time"
@@ -52,6 +58,7 @@ type spec struct {
 	binary     string
 	inImage    string
 	tags       []string
+	trees      []string
 	entrypoint []string
 	cmd        []string
 	out        string
@@ -60,13 +67,14 @@ type spec struct {
 
 func main() {
 	var s spec
-	var tags, cmd listFlag
+	var tags, cmd, trees listFlag
 	var entrypoint string
 	flag.StringVar(&s.binary, "binary", "", "the static binary to wrap (required)")
 	flag.StringVar(&s.inImage, "path", "", "absolute path of the binary in the image (required)")
 	flag.Var(&tags, "tag", "image reference to tag the image with (required, repeatable)")
 	flag.StringVar(&entrypoint, "entrypoint", "", "entrypoint (default: -path)")
 	flag.Var(&cmd, "cmd", "an argument of the image's Cmd (repeatable)")
+	flag.Var(&trees, "tree", "a directory whose contents are added under / (repeatable)")
 	flag.StringVar(&s.out, "o", "", "output tarball (required)")
 	flag.StringVar(&s.arch, "arch", runtime.GOARCH, "architecture in the image config")
 	flag.Parse()
@@ -74,7 +82,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "usage: mkimage -binary PATH -path /usr/local/bin/NAME -tag REF [-tag REF...] [-entrypoint P] [-cmd ARG]... -o OUT.tar")
 		os.Exit(2)
 	}
-	s.tags, s.cmd = tags, cmd
+	s.tags, s.cmd, s.trees = tags, cmd, trees
 	if entrypoint == "" {
 		entrypoint = s.inImage
 	}
@@ -97,7 +105,7 @@ func build(s spec) error {
 		return err
 	}
 	refs := map[name.Reference]v1.Image{}
-	layerTar, err := layer(s.inImage, bin)
+	layerTar, err := layer(s.inImage, bin, s.trees)
 	if err != nil {
 		return err
 	}
@@ -172,8 +180,8 @@ func checkStatic(p string) error {
 }
 
 // layer is the uncompressed layer tar: the parent directories of the
-// binary, /tmp, and the binary.
-func layer(inImage string, bin []byte) ([]byte, error) {
+// binary, /tmp, the binary, and the trees.
+func layer(inImage string, bin []byte, trees []string) ([]byte, error) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	dir := func(p string, mode int64) error {
@@ -198,8 +206,65 @@ func layer(inImage string, bin []byte) ([]byte, error) {
 	if _, err := tw.Write(bin); err != nil {
 		return nil, err
 	}
+	seen := map[string]bool{rel: true, "tmp": true}
+	for i := range parts {
+		seen[strings.Join(parts[:i+1], "/")] = true
+	}
+	for _, t := range trees {
+		if err := addTree(tw, t, seen); err != nil {
+			return nil, err
+		}
+	}
 	if err := tw.Close(); err != nil {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// addTree writes the directories, regular files and symlinks under root
+// into tw at their paths relative to root; names in seen are skipped.
+func addTree(tw *tar.Writer, root string, seen map[string]bool) error {
+	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(root, p)
+		if err != nil || rel == "." {
+			return err
+		}
+		rel = filepath.ToSlash(rel)
+		if seen[rel] {
+			return nil
+		}
+		seen[rel] = true
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		h := &tar.Header{Name: rel, Mode: int64(fi.Mode().Perm()), ModTime: epoch, Format: tar.FormatPAX}
+		switch {
+		case fi.IsDir():
+			h.Typeflag, h.Name = tar.TypeDir, rel+"/"
+			return tw.WriteHeader(h)
+		case fi.Mode()&fs.ModeSymlink != 0:
+			target, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			h.Typeflag, h.Linkname = tar.TypeSymlink, target
+			return tw.WriteHeader(h)
+		case fi.Mode().IsRegular():
+			data, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			h.Typeflag, h.Size = tar.TypeReg, int64(len(data))
+			if err := tw.WriteHeader(h); err != nil {
+				return err
+			}
+			_, err = tw.Write(data)
+			return err
+		}
+		return fmt.Errorf("%s: not a directory, regular file or symlink", p)
+	})
 }
