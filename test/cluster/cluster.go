@@ -136,6 +136,26 @@ func (c *Cluster) Prerequisites() []string {
 	return missing
 }
 
+// SetYurtadm names the yurtadm binary the nodes get and tags its image
+// as convert names it by default: docker.io/openyurt/yurtadm:<version>.
+func (c *Cluster) SetYurtadm(bin string) error {
+	if bin == "" {
+		return fmt.Errorf("no yurtadm binary given")
+	}
+	out, err := exec.Command(bin, "version", "-o", "json").Output()
+	if err != nil {
+		return fmt.Errorf("%s version: %v", bin, err)
+	}
+	var v struct {
+		GitVersion string `json:"gitVersion"`
+	}
+	if err := json.Unmarshal(out, &v); err != nil || v.GitVersion == "" {
+		return fmt.Errorf("%s version -o json: %q", bin, out)
+	}
+	c.Yurtadm, c.YurtadmImage = bin, "docker.io/openyurt/yurtadm:"+v.GitVersion
+	return nil
+}
+
 // state is what Delete needs to undo Create, kept in Dir/state.json.
 type state struct {
 	Config  *Config           `json:"config"`

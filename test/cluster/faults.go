@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -17,23 +19,64 @@ const partitionChain = "YURT-PARTITION"
 // first from INPUT, OUTPUT and FORWARD drops everything through host0 (its
 // only link). Traffic inside the node (loopback, its pods on cbr0) still
 // flows; the API server, the controllers and the other nodes keep running.
+// The cut outlives a reboot of the node (a unit of the harness applies it
+// before the network comes up) until Heal.
 func (n *Node) Partition(ctx context.Context) error {
-	script := fmt.Sprintf(`iptables -w -N %[1]s 2>/dev/null || iptables -w -F %[1]s
-iptables -w -A %[1]s -i host0 -j DROP
-iptables -w -A %[1]s -o host0 -j DROP
-for c in INPUT OUTPUT FORWARD; do iptables -w -C $c -j %[1]s 2>/dev/null || iptables -w -I $c 1 -j %[1]s; done
-# Established connections (kubelet's watch) would hang until their keepalive
-# runs out; a cut link leaves them dead too, so drop their conntrack state.
-conntrack -D -s %[2]s >/dev/null 2>&1 || true
-conntrack -D -d %[2]s >/dev/null 2>&1 || true`, partitionChain, n.IP)
-	if _, err := n.Shell(ctx, script); err != nil {
+	root := n.Merged()
+	if err := writeFile(filepath.Join(root, partitionScript), []byte(fmt.Sprintf(partitionSh, partitionChain)), 0o755); err != nil {
+		return err
+	}
+	if err := writeFile(filepath.Join(root, partitionUnit), []byte(partitionUnitText), 0o644); err != nil {
+		return err
+	}
+	link := filepath.Join(root, "etc/systemd/system/sysinit.target.wants", filepath.Base(partitionUnit))
+	_ = os.Remove(link)
+	if err := os.Symlink("/"+partitionUnit, link); err != nil {
+		return err
+	}
+	// Established connections (kubelet's watch) would hang until their
+	// keepalive runs out; a cut link leaves them dead too.
+	if _, err := n.Shell(ctx, "/"+partitionScript+"; conntrack -D -s "+n.IP+" >/dev/null 2>&1 || true; conntrack -D -d "+n.IP+" >/dev/null 2>&1 || true"); err != nil {
 		return fmt.Errorf("partition %s: %w", n.Name, err)
 	}
 	return nil
 }
 
+const (
+	partitionScript = "usr/local/sbin/ynode-partition"
+	partitionUnit   = "etc/systemd/system/ynode-partition.service"
+	partitionSh     = `#!/bin/sh
+# Written by the harness's Partition, removed by Heal.
+set -e
+iptables -w -N %[1]s 2>/dev/null || iptables -w -F %[1]s
+iptables -w -A %[1]s -i host0 -j DROP
+iptables -w -A %[1]s -o host0 -j DROP
+for c in INPUT OUTPUT FORWARD; do iptables -w -C $c -j %[1]s 2>/dev/null || iptables -w -I $c 1 -j %[1]s; done
+`
+	partitionUnitText = `[Unit]
+Description=The harness's cut link (test/cluster Partition; Heal removes it)
+DefaultDependencies=no
+Wants=network-pre.target
+Before=network-pre.target
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/usr/local/sbin/ynode-partition
+
+[Install]
+WantedBy=sysinit.target
+`
+)
+
 // Heal undoes Partition.
 func (n *Node) Heal(ctx context.Context) error {
+	root := n.Merged()
+	for _, p := range []string{filepath.Join("etc/systemd/system/sysinit.target.wants", filepath.Base(partitionUnit)), partitionUnit, partitionScript} {
+		if err := os.Remove(filepath.Join(root, p)); err != nil && !os.IsNotExist(err) {
+			return err
+		}
+	}
 	script := fmt.Sprintf(`for c in INPUT OUTPUT FORWARD; do while iptables -w -D $c -j %[1]s 2>/dev/null; do :; done; done
 iptables -w -F %[1]s 2>/dev/null || true
 iptables -w -X %[1]s 2>/dev/null || true`, partitionChain)
@@ -198,4 +241,38 @@ func (p LinkProfile) String() string {
 		s = append(s, fmt.Sprintf("%.2f Mbit/s", float64(p.BytesPerSecond)*8/1e6))
 	}
 	return strings.Join(s, ", ")
+}
+
+// linkChain is the nat chain inside a node that sends its API traffic
+// through a SlowLink.
+const linkChain = "YURT-LINK"
+
+// Route sends every connection the node (its own processes: kubelet,
+// yurthub, yurtadm) opens to the API server through l, by DNAT inside the
+// node's namespace: the node still dials the API server's address, so TLS
+// names and kubeconfigs are what they would be on a real slow link.
+func (n *Node) Route(ctx context.Context, l *SlowLink) error {
+	host, port, err := net.SplitHostPort(l.Addr)
+	if err != nil {
+		return err
+	}
+	cpHost, cpPort, _ := net.SplitHostPort(n.c.APIServer())
+	script := fmt.Sprintf(`iptables -w -t nat -N %[1]s 2>/dev/null || iptables -w -t nat -F %[1]s
+iptables -w -t nat -A %[1]s -d %[2]s -p tcp --dport %[3]s -j DNAT --to-destination %[4]s:%[5]s
+iptables -w -t nat -C OUTPUT -j %[1]s 2>/dev/null || iptables -w -t nat -I OUTPUT 1 -j %[1]s
+conntrack -D -d %[2]s >/dev/null 2>&1 || true`, linkChain, cpHost, cpPort, host, port)
+	if _, err := n.Shell(ctx, script); err != nil {
+		return fmt.Errorf("route %s through the slow link: %w", n.Name, err)
+	}
+	return nil
+}
+
+// Unroute undoes Route.
+func (n *Node) Unroute(ctx context.Context) error {
+	script := fmt.Sprintf(`while iptables -w -t nat -D OUTPUT -j %[1]s 2>/dev/null; do :; done
+iptables -w -t nat -F %[1]s 2>/dev/null || true
+iptables -w -t nat -X %[1]s 2>/dev/null || true
+conntrack -D -d %[2]s >/dev/null 2>&1 || true`, linkChain, n.c.ControlPlane().IP)
+	_, err := n.Shell(ctx, script)
+	return err
 }

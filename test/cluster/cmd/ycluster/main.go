@@ -15,7 +15,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -67,7 +66,7 @@ func run(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		if c.Yurtadm, c.YurtadmImage, err = yurtadmImage(*yurtadm); err != nil {
+		if err := c.SetYurtadm(*yurtadm); err != nil {
 			return err
 		}
 		return c.Create(ctx)
@@ -147,25 +146,6 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	return usage()
-}
-
-// yurtadmImage is the yurtadm binary and the tag of its image as convert
-// names it: docker.io/openyurt/yurtadm:<version>.
-func yurtadmImage(bin string) (string, string, error) {
-	if bin == "" {
-		return "", "", fmt.Errorf("--yurtadm PATH is required")
-	}
-	out, err := exec.Command(bin, "version", "-o", "json").Output()
-	if err != nil {
-		return "", "", fmt.Errorf("%s version: %v", bin, err)
-	}
-	var v struct {
-		GitVersion string `json:"gitVersion"`
-	}
-	if err := json.Unmarshal(out, &v); err != nil || v.GitVersion == "" {
-		return "", "", fmt.Errorf("%s version -o json: %q", bin, out)
-	}
-	return bin, "docker.io/openyurt/yurtadm:" + v.GitVersion, nil
 }
 
 // status prints the nodes as the cluster and the nodes themselves see them.
