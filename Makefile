@@ -9,7 +9,7 @@ DATE ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 LDFLAGS := -s -w -X $(PKG)/pkg/version.gitVersion=$(VERSION) -X $(PKG)/pkg/version.gitCommit=$(COMMIT) -X $(PKG)/pkg/version.buildDate=$(DATE)
 GOBUILD := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)'
 
-.PHONY: help build cross test test-unit test-integration lint docs bench clean quickstart quickstart-down e2e
+.PHONY: help build cross test test-unit test-integration lint docs bench clean quickstart quickstart-down e2e e2e-multinode
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -41,14 +41,18 @@ docs: build ## regenerate the CLI reference in docs/cli
 bench: build ## binary size, start-up time and memory, preflight time (see docs/benchmarks.md)
 	bash hack/bench.sh
 
-quickstart: ## as root: local cluster on this machine, yurtadm join it as an edge node, show the result
+quickstart: ## as root: a local edge cluster of nspawn nodes (kubeadm init, two edge nodes, a cloud node joined by yurtadm join)
 	bash hack/quickstart.sh up
 
-quickstart-down: ## as root: tear the quickstart (or a failed e2e run) down, leaving nothing behind
+quickstart-down: ## as root: take the quickstart cluster down, leaving nothing behind
 	bash hack/quickstart.sh down
 
-e2e: ## as root: end-to-end scenarios on a real cluster on this machine (docs/e2e.md)
+e2e: ## as root: end-to-end scenarios, single-host and multi-node (docs/e2e.md)
 	bash hack/e2e.sh
+	bash hack/e2e-multinode.sh
+
+e2e-multinode: ## as root: the multi-node scenarios only (test/cluster nodes with systemd)
+	bash hack/e2e-multinode.sh
 
 clean: ## remove build output
 	rm -rf $(BIN)

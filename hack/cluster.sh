@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 log() { echo "=== [cluster] $*" >&2; }
 [ "$(id -u)" -eq 0 ] || { echo "hack/cluster.sh: run as root" >&2; exit 1; }
 
-work=${YURTADM_CLUSTER_DIR:-/var/lib/yurtadm-cluster}
+work=${YURTADM_NODE_CACHE:-/var/cache/yurtadm-nodes}/build
 mkdir -p "$work/bin"
 cmd=${1:-}
 case $cmd in

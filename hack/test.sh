@@ -10,9 +10,12 @@
 #   6. end-to-end scenarios: hack/e2e.sh (containerd, kubelet, yurthub and
 #      a whole cluster on this machine; yurtadm join/reset/rejoin, bad input,
 #      cloud node, autonomy, join time vs kubeadm join; see docs/e2e.md).
-#      Needs root; YURTADM_SKIP_E2E=1 leaves it out.
+#   7. multi-node scenarios: hack/e2e-multinode.sh (nodes booted by
+#      systemd-nspawn with systemd as PID 1, kubeadm init, partitions and
+#      reboots with the cloud running; see docs/e2e.md).
+#      Both need root; YURTADM_SKIP_E2E=1 leaves them out.
 # It stops at the first failure with a non-zero exit. The output ends with
-# go test's own summary of the end-to-end scenarios.
+# go test's own summary of the multi-node scenarios.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -42,3 +45,5 @@ if [ "${YURTADM_SKIP_E2E:-}" = 1 ]; then
 fi
 step "end-to-end scenarios (hack/e2e.sh)"
 bash hack/e2e.sh
+step "multi-node scenarios (hack/e2e-multinode.sh)"
+bash hack/e2e-multinode.sh

@@ -28,15 +28,22 @@ const (
 	// EnvToolsBin is hack/tools.sh's bin directory.
 	EnvToolsBin = "YURTADM_TOOLS_BIN"
 	// EnvRootfs is hack/node-image.sh's rootfs directory.
-	EnvRootfs  = "YURTADM_NODE_ROOTFS"
-	DefaultDir = "/var/lib/yurtadm-cluster"
+	EnvRootfs = "YURTADM_NODE_ROOTFS"
+	// EnvCache is hack/node-image.sh's cache directory.
+	EnvCache     = "YURTADM_NODE_CACHE"
+	DefaultDir   = "/var/lib/yurtadm-cluster"
+	DefaultCache = "/var/cache/yurtadm-nodes"
 )
 
 // Cluster is a multi-node cluster on this machine.
 type Cluster struct {
 	Config *Config
-	// Dir holds everything of the harness (DefaultDir).
+	// Dir holds the running cluster's state (DefaultDir); Delete removes it.
 	Dir string
+	// Build holds what is built for the nodes and kept between clusters:
+	// the harness's binaries and the image tarballs
+	// (DefaultBuild, or $YURTADM_NODE_CACHE/build).
+	Build string
 	// Rootfs is the node image's base (hack/node-image.sh).
 	Rootfs string
 	// ToolsBin holds kubelet, kubeadm, crictl, the control-plane binaries,
@@ -68,7 +75,11 @@ func New(cfg *Config, logw io.Writer) (*Cluster, error) {
 	if logw == nil {
 		logw = io.Discard
 	}
-	c := &Cluster{Config: cfg, Dir: dir, ToolsBin: os.Getenv(EnvToolsBin), Rootfs: os.Getenv(EnvRootfs), Log: logw}
+	cache := os.Getenv(EnvCache)
+	if cache == "" {
+		cache = DefaultCache
+	}
+	c := &Cluster{Config: cfg, Dir: dir, Build: filepath.Join(cache, "build"), ToolsBin: os.Getenv(EnvToolsBin), Rootfs: os.Getenv(EnvRootfs), Log: logw}
 	for _, s := range cfg.Nodes {
 		c.nodes = append(c.nodes, &Node{NodeSpec: s, c: c})
 	}
@@ -336,7 +347,7 @@ func (c *Cluster) buildProjectBinaries(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	bin := filepath.Join(c.Dir, "bin")
+	bin := filepath.Join(c.Build, "bin")
 	builds := []struct{ dir, pkg, out string }{
 		{root, "./test/e2e/images/pause", "pause"},
 		{root, "./test/cluster/images/web", "web"},
@@ -613,8 +624,9 @@ func Poll(ctx context.Context, timeout time.Duration, cond func() (bool, string)
 // Delete takes the cluster down and leaves the machine as it was: every
 // node powered off (PID 1 killed after a grace period), overlays
 // unmounted, cgroups removed, the bridge, its veths and the FORWARD chain
-// gone, the host sysctls restored, Dir removed but for the built images
-// (kept for the next Create, which rebuilds what is stale).
+// gone, the host sysctls restored, Dir removed. What Build holds (the
+// harness's binaries and images) stays for the next Create, which rebuilds
+// what is stale.
 func (c *Cluster) Delete(ctx context.Context) error {
 	var st state
 	if b, err := os.ReadFile(c.statePath()); err == nil {
@@ -676,12 +688,7 @@ func (c *Cluster) Delete(ctx context.Context) error {
 	if len(errs) > 0 {
 		return errors.Join(errs...)
 	}
-	for _, p := range []string{"nodes", "layer", "layer-dropin", "state.json", "admin.conf"} {
-		if err := os.RemoveAll(filepath.Join(c.Dir, p)); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
+	return os.RemoveAll(c.Dir)
 }
 
 // Leftovers lists what Delete should have removed and did not.
@@ -709,8 +716,8 @@ func (c *Cluster) Leftovers() []string {
 			}
 		}
 	}
-	if _, err := os.Stat(filepath.Join(c.Dir, "nodes")); err == nil {
-		left = append(left, filepath.Join(c.Dir, "nodes"))
+	if _, err := os.Stat(c.Dir); err == nil {
+		left = append(left, c.Dir)
 	}
 	return left
 }

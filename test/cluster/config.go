@@ -79,9 +79,9 @@ type NodeSpec struct {
 
 var nodeName = regexp.MustCompile(`^[a-z][a-z0-9-]{0,10}$`)
 
-// Default is the cluster the e2e scenarios use: a control plane, two edge
-// nodes in two pools, a cloud node and a kubeadm worker; node lifecycle
-// shortened so that eviction comes in seconds, not minutes.
+// Default is the quickstart's cluster: a control plane, two edge nodes in
+// two pools and a cloud node, with Kubernetes' own node lifecycle timing
+// (the e2e scenarios shorten it).
 func Default() *Config {
 	return &Config{
 		Nodes: []NodeSpec{
@@ -90,8 +90,6 @@ func Default() *Config {
 			{Name: "edge2", Role: RoleEdge, Pool: "shanghai"},
 			{Name: "cloud1", Role: RoleCloud, Pool: "cloud"},
 		},
-		NodeMonitorGracePeriod: "20s",
-		TolerationSeconds:      30,
 	}
 }
 

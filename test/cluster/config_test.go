@@ -24,6 +24,9 @@ func TestNormalizeAssignsAddressesAndPools(t *testing.T) {
 			t.Errorf("%s: ip %s pool %q pods %s, want %+v", n.Name, n.IP, n.Pool, n.PodSubnet(), w)
 		}
 	}
+	if c.NodeMonitorGracePeriod != "50s" || c.TolerationSeconds != 300 {
+		t.Errorf("lifecycle %s %d, want Kubernetes' 50s and 300", c.NodeMonitorGracePeriod, c.TolerationSeconds)
+	}
 	if c.BridgeIP() != "172.31.250.1" || c.Bridge() != "yurtbr0" {
 		t.Errorf("bridge %s %s", c.Bridge(), c.BridgeIP())
 	}
@@ -51,7 +54,9 @@ func TestLoadRefusesBadDescriptions(t *testing.T) {
 }
 
 func TestKubeadmConfigCarriesTheDescription(t *testing.T) {
-	c, err := New(Default(), nil)
+	d := Default()
+	d.NodeMonitorGracePeriod, d.TolerationSeconds = "20s", 30
+	c, err := New(d, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -185,7 +185,7 @@ func (c *Cluster) buildLayers() error {
 		"usr/bin/kubeadm":         filepath.Join(c.ToolsBin, "kubeadm"),
 		"usr/bin/crictl":          filepath.Join(c.ToolsBin, "crictl"),
 		"usr/local/bin/yurtadm":   c.Yurtadm,
-		"usr/local/bin/ynode-web": filepath.Join(c.Dir, "bin", "web"),
+		"usr/local/bin/ynode-web": filepath.Join(c.Build, "bin", "web"),
 	}
 	for p, src := range bins {
 		if err := copyFile(src, filepath.Join(layer, p), 0o755); err != nil {
@@ -213,7 +213,7 @@ func (c *Cluster) images() []image {
 		return image{file: n + ".tar", binary: tb(n), inImage: "/usr/local/bin/" + n,
 			tags: []string{"registry.k8s.io/" + n + ":" + KubernetesVersion}, controlPlane: n != "kube-proxy"}
 	}
-	bin := filepath.Join(c.Dir, "bin")
+	bin := filepath.Join(c.Build, "bin")
 	ims := []image{
 		{file: "pause.tar", binary: filepath.Join(bin, "pause"), inImage: "/pause", tags: []string{PauseImage}},
 		k8s("kube-apiserver"), k8s("kube-controller-manager"), k8s("kube-scheduler"), k8s("kube-proxy"),
@@ -223,7 +223,7 @@ func (c *Cluster) images() []image {
 		{file: "yurtadm.tar", binary: c.Yurtadm, inImage: "/usr/local/bin/yurtadm", tags: []string{c.YurtadmImage}},
 		{file: "web.tar", binary: filepath.Join(bin, "web"), inImage: "/usr/local/bin/web", tags: []string{WebImage}},
 	}
-	ims[4].tree = filepath.Join(c.Dir, "iptables-tree")
+	ims[4].tree = filepath.Join(filepath.Dir(c.Rootfs), "iptables-tree")
 	return ims
 }
 
@@ -233,7 +233,7 @@ func (c *Cluster) buildImages(ctx context.Context) error {
 		return err
 	}
 	for _, sub := range []string{"common", "control-plane"} {
-		if err := os.MkdirAll(filepath.Join(c.Dir, "images", sub), 0o755); err != nil {
+		if err := os.MkdirAll(filepath.Join(c.Build, "images", sub), 0o755); err != nil {
 			return err
 		}
 	}
@@ -242,7 +242,7 @@ func (c *Cluster) buildImages(ctx context.Context) error {
 		if im.controlPlane {
 			sub = "control-plane"
 		}
-		out := filepath.Join(c.Dir, "images", sub, im.file)
+		out := filepath.Join(c.Build, "images", sub, im.file)
 		if fresh(out, im.binary) {
 			continue
 		}
@@ -253,7 +253,7 @@ func (c *Cluster) buildImages(ctx context.Context) error {
 		if im.tree != "" {
 			args = append(args, "-tree", im.tree)
 		}
-		if out, err := exec.CommandContext(ctx, filepath.Join(c.Dir, "bin", "mkimage"), args...).CombinedOutput(); err != nil {
+		if out, err := exec.CommandContext(ctx, filepath.Join(c.Build, "bin", "mkimage"), args...).CombinedOutput(); err != nil {
 			return fmt.Errorf("mkimage %s: %v\n%s", im.file, err, out)
 		}
 	}
@@ -274,7 +274,7 @@ func fresh(out, src string) bool {
 // libraries and extensions it loads into Dir/iptables-tree, for
 // kube-proxy's image: kube-proxy runs iptables-restore from its image.
 func (c *Cluster) iptablesTree(ctx context.Context) error {
-	dst := filepath.Join(c.Dir, "iptables-tree")
+	dst := filepath.Join(filepath.Dir(c.Rootfs), "iptables-tree")
 	if _, err := os.Stat(filepath.Join(dst, "usr/sbin/xtables-nft-multi")); err == nil {
 		return nil
 	}

@@ -169,7 +169,7 @@ func (n *Node) Boot(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	images := filepath.Join(n.c.Dir, "images")
+	images := filepath.Join(n.c.Build, "images")
 	args := []string{"--boot", "-D", n.Merged(), "--machine=" + n.Name, "--register=no", "--keep-unit",
 		"--private-users=no", "--capability=all", "--network-veth", "--network-bridge=" + n.c.Config.Bridge(),
 		"--bind=" + n.dir("containerd") + ":/var/lib/containerd", "--bind=" + n.dir("kubelet") + ":/var/lib/kubelet",

@@ -40,6 +40,7 @@ const (
 func description() *cluster.Config {
 	cfg := cluster.Default()
 	cfg.Nodes = append(cfg.Nodes, cluster.NodeSpec{Name: workerName, Role: cluster.RoleWorker})
+	cfg.NodeMonitorGracePeriod, cfg.TolerationSeconds = "20s", 30
 	return cfg
 }
 
@@ -108,7 +109,7 @@ func buildYurtadm(c *cluster.Cluster) error {
 		if err != nil {
 			return err
 		}
-		out := filepath.Join(c.Dir, "bin")
+		out := filepath.Join(c.Build, "bin")
 		cmd := exec.Command("make", "-s", "build", "BIN="+out)
 		cmd.Dir = root
 		if b, err := cmd.CombinedOutput(); err != nil {

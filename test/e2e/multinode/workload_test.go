@@ -7,72 +7,25 @@ import (
 	"testing"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 
 	"github.com/yurtadm/yurtadm/test/cluster"
 )
 
-// webPodSpec runs the harness's web workload (it serves its pod name on
-// :8080), pinned to node when node is not empty.
-func webPodSpec(node string, args ...string) corev1.PodSpec {
-	spec := corev1.PodSpec{
-		Containers: []corev1.Container{{
-			Name: "web", Image: cluster.WebImage, ImagePullPolicy: corev1.PullNever,
-			Command: append([]string{"/usr/local/bin/web"}, args...),
-			Env: []corev1.EnvVar{{Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{
-				FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}}},
-		}},
-		TerminationGracePeriodSeconds: ptr.To[int64](2),
-	}
-	if len(args) == 0 {
-		spec.Containers[0].Ports = []corev1.ContainerPort{{ContainerPort: 8080}}
-		spec.Containers[0].ReadinessProbe = &corev1.Probe{PeriodSeconds: 2,
-			ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Port: intstr.FromInt32(8080)}}}
-	}
-	if node != "" {
-		spec.NodeSelector = map[string]string{"kubernetes.io/hostname": node}
-	}
-	return spec
-}
-
-// deployWeb creates a one-replica Deployment of the web workload on node
-// (and a Service of the same name) and returns its Ready pod.
+// deployWeb deploys the web workload on node (cluster.DeployWeb), removes
+// it when t ends, and returns its Ready pod.
 func deployWeb(ctx context.Context, t *testing.T, name, node string) *corev1.Pod {
 	t.Helper()
-	labels := map[string]string{"app": name}
-	d := &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"},
-		Spec: appsv1.DeploymentSpec{
-			Replicas: ptr.To[int32](1),
-			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: webPodSpec(node)},
-		},
-	}
-	svc := &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"},
-		Spec:       corev1.ServiceSpec{Selector: labels, Ports: []corev1.ServicePort{{Port: 8080, TargetPort: intstr.FromInt32(8080)}}},
-	}
-	if _, err := c.Client.AppsV1().Deployments("default").Create(ctx, d, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Client.CoreV1().Services("default").Create(ctx, svc, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		_ = c.Client.AppsV1().Deployments("default").Delete(ctx, name, metav1.DeleteOptions{})
-		_ = c.Client.CoreV1().Services("default").Delete(ctx, name, metav1.DeleteOptions{})
-		_ = c.Client.CoreV1().Pods("default").DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)},
-			metav1.ListOptions{LabelSelector: "app=" + name})
+		c.DeleteWeb(ctx, name)
 	})
-	if err := c.WaitPods(ctx, "default", "app="+name, 2*time.Minute); err != nil {
-		t.Fatalf("deployment %s on %s: %v", name, node, err)
+	if err := c.DeployWeb(ctx, name, node); err != nil {
+		t.Fatal(err)
 	}
 	return onlyPod(ctx, t, name)
 }
@@ -106,7 +59,7 @@ func webPods(ctx context.Context, t *testing.T, name string) []corev1.Pod {
 // returns its log; it fails t unless the pod succeeds.
 func runPod(ctx context.Context, t *testing.T, name, node string, args ...string) string {
 	t.Helper()
-	spec := webPodSpec(node, args...)
+	spec := cluster.WebPodSpec(node, args...)
 	spec.RestartPolicy = corev1.RestartPolicyNever
 	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"}, Spec: spec}
 	if _, err := c.Client.CoreV1().Pods("default").Create(ctx, p, metav1.CreateOptions{}); err != nil {

@@ -2,7 +2,8 @@
 //
 //	ycluster up [--config FILE]   bring a cluster up (default: cp, two edge nodes, a cloud node)
 //	ycluster down                 take it down, leaving the machine as it was
-//	ycluster status               nodes, pools, yurthub health per node
+//	ycluster status               nodes, pools, yurthub health per node, workloads
+//	ycluster workloads            a web workload (Deployment web-NODE) on every worker
 //	ycluster exec NODE CMD...     run CMD inside NODE (all its namespaces)
 //	ycluster partition NODE       cut NODE off from the cloud (the cloud keeps running)
 //	ycluster heal NODE            undo partition
@@ -40,7 +41,7 @@ func main() {
 }
 
 func usage() error {
-	return fmt.Errorf("usage: ycluster up [--config FILE] [--yurtadm PATH] | down | status | exec NODE CMD... | partition NODE | heal NODE | poweroff [--cut] NODE | boot NODE")
+	return fmt.Errorf("usage: ycluster up [--config FILE] [--yurtadm PATH] | down | status | workloads | exec NODE CMD... | partition NODE | heal NODE | poweroff [--cut] NODE | boot NODE")
 }
 
 func run(ctx context.Context, args []string) error {
@@ -94,6 +95,14 @@ func run(ctx context.Context, args []string) error {
 	switch args[0] {
 	case "status":
 		return status(ctx, c)
+	case "workloads":
+		for _, n := range c.Nodes()[1:] {
+			if err := c.DeployWeb(ctx, "web-"+n.Name, n.Name); err != nil {
+				return err
+			}
+			fmt.Printf("web-%s: Running on %s\n", n.Name, n.Name)
+		}
+		return nil
 	case "exec":
 		if len(args) < 3 {
 			return usage()
@@ -180,6 +189,28 @@ func status(ctx context.Context, c *cluster.Cluster) error {
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.Name, n.Role, n.IP, running, ready, pool, hub, cut)
 	}
 	w.Flush()
-	fmt.Printf("\nkubeconfig: %s (export KUBECONFIG=%s)\nenter a node: nsenter -t <pid> -a bash, or ycluster exec NODE bash\n", c.Kubeconfig(), c.Kubeconfig())
+	if c.Client != nil {
+		pods, err := c.Client.CoreV1().Pods("default").List(ctx, metav1.ListOptions{})
+		if err == nil && len(pods.Items) > 0 {
+			fmt.Println()
+			w = tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "WORKLOAD POD\tNODE\tREADY\tIP")
+			for _, p := range pods.Items {
+				fmt.Fprintf(w, "%s\t%s\t%v\t%s\n", p.Name, p.Spec.NodeName, cluster.PodReady(&p), p.Status.PodIP)
+			}
+			w.Flush()
+		}
+	}
+	k := c.Kubeconfig()
+	fmt.Printf(`
+kubeconfig:       export KUBECONFIG=%s
+enter a node:     hack/cluster.sh exec edge1 bash     (or nsenter -t <pid> -a bash)
+inside a node:    systemctl status kubelet; crictl ps; ynode-web -get http://127.0.0.1:10267/v1/healthz
+cut one off:      hack/cluster.sh partition edge1     (the cloud keeps running; the node goes NotReady,
+                  its pods keep running inside: hack/cluster.sh exec edge1 crictl ps)
+heal it:          hack/cluster.sh heal edge1
+power-cycle it:   hack/cluster.sh poweroff edge1; hack/cluster.sh boot edge1
+tear down:        make quickstart-down                (nothing is left on the machine)
+`, k)
 	return nil
 }
