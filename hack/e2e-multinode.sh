@@ -22,4 +22,4 @@ step "tools (hack/tools.sh)"
 YURTADM_TOOLS_BIN=$(bash hack/tools.sh | tail -n 1)
 export YURTADM_NODE_ROOTFS YURTADM_TOOLS_BIN YURTADM_E2E=1
 step "multi-node scenarios"
-go test -count=1 -v -timeout 40m ./test/e2e/multinode/ "$@"
+go test -p 1 -count=1 -v -timeout 40m ./test/e2e/multinode/... "$@"

@@ -25,6 +25,7 @@ import (
 //     node's autonomy: the control plane evicts the pod TolerationSeconds
 //     after the node went Unknown, and on healing kubelet removes it and
 //     its replacement starts (a new UID).
+//
 // When OpenYurt's control plane is installed (the issue "A real OpenYurt
 // cluster"), the eviction must not happen: this test is the one to change.
 func TestPartitionLongerThanEviction(t *testing.T) {

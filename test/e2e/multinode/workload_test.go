@@ -13,47 +13,8 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/yurtadm/yurtadm/test/cluster"
+	"github.com/yurtadm/yurtadm/test/cluster/clustertest"
 )
-
-// deployWeb deploys the web workload on node (cluster.DeployWeb), removes
-// it when t ends, and returns its Ready pod.
-func deployWeb(ctx context.Context, t *testing.T, name, node string) *corev1.Pod {
-	t.Helper()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		c.DeleteWeb(ctx, name)
-	})
-	if err := c.DeployWeb(ctx, name, node); err != nil {
-		t.Fatal(err)
-	}
-	return onlyPod(ctx, t, name)
-}
-
-// onlyPod is the one pod of app=name that is not being deleted.
-func onlyPod(ctx context.Context, t *testing.T, name string) *corev1.Pod {
-	t.Helper()
-	pods := webPods(ctx, t, name)
-	var live []corev1.Pod
-	for _, p := range pods {
-		if p.DeletionTimestamp == nil {
-			live = append(live, p)
-		}
-	}
-	if len(live) != 1 {
-		t.Fatalf("want one pod of %s, have %d", name, len(live))
-	}
-	return &live[0]
-}
-
-func webPods(ctx context.Context, t *testing.T, name string) []corev1.Pod {
-	t.Helper()
-	l, err := c.Client.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: "app=" + name})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return l.Items
-}
 
 // runPod runs a one-shot pod of the web image with args on node and
 // returns its log; it fails t unless the pod succeeds.
@@ -62,22 +23,22 @@ func runPod(ctx context.Context, t *testing.T, name, node string, args ...string
 	spec := cluster.WebPodSpec(node, args...)
 	spec.RestartPolicy = corev1.RestartPolicyNever
 	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"}, Spec: spec}
-	if _, err := c.Client.CoreV1().Pods("default").Create(ctx, p, metav1.CreateOptions{}); err != nil {
+	if _, err := clustertest.C.Client.CoreV1().Pods("default").Create(ctx, p, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	defer func() {
-		_ = c.Client.CoreV1().Pods("default").Delete(context.Background(), name, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)})
+		_ = clustertest.C.Client.CoreV1().Pods("default").Delete(context.Background(), name, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)})
 	}()
 	var phase corev1.PodPhase
 	err := cluster.Poll(ctx, time.Minute, func() (bool, string) {
-		got, err := c.Client.CoreV1().Pods("default").Get(ctx, name, metav1.GetOptions{})
+		got, err := clustertest.C.Client.CoreV1().Pods("default").Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
 			return false, err.Error()
 		}
 		phase = got.Status.Phase
 		return phase == corev1.PodSucceeded || phase == corev1.PodFailed, string(phase)
 	})
-	logs, _ := c.Client.CoreV1().Pods("default").GetLogs(name, &corev1.PodLogOptions{}).DoRaw(ctx)
+	logs, _ := clustertest.C.Client.CoreV1().Pods("default").GetLogs(name, &corev1.PodLogOptions{}).DoRaw(ctx)
 	if err != nil || phase != corev1.PodSucceeded {
 		t.Fatalf("pod %s on %s (%s): %v %s\nlog: %s", name, node, strings.Join(args, " "), err, phase, logs)
 	}
@@ -105,7 +66,7 @@ func runningContainer(ctx context.Context, n *cluster.Node, name string) string 
 
 // nodeReadyStatus is the Node's Ready condition status.
 func nodeReadyStatus(ctx context.Context, name string) corev1.ConditionStatus {
-	n, err := c.Client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+	n, err := clustertest.C.Client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
 		return "error: " + corev1.ConditionStatus(err.Error())
 	}

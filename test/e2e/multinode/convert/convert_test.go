@@ -1,0 +1,175 @@
+// Package convert holds the multi-node convert scenario: a kubeadm cluster
+// of three real nodes (systemd in each) through `yurtctl convert` and
+// `yurtctl revert` (test/cluster; run by hack/e2e-multinode.sh).
+package convert
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/yurtadm/yurtadm/pkg/constants"
+	"github.com/yurtadm/yurtadm/test/cluster"
+	"github.com/yurtadm/yurtadm/test/cluster/clustertest"
+)
+
+// The cluster: a control plane and two workers joined by kubeadm join,
+// the starting point of yurtctl convert.
+func description() *cluster.Config {
+	return &cluster.Config{Nodes: []cluster.NodeSpec{
+		{Name: "cp", Role: cluster.RoleControlPlane},
+		{Name: "worker1", Role: cluster.RoleWorker},
+		{Name: "worker2", Role: cluster.RoleWorker},
+	}, NodeMonitorGracePeriod: "20s", TolerationSeconds: 30}
+}
+
+func TestMain(m *testing.M) { os.Exit(clustertest.Main(m, description())) }
+
+// kubeletFiles are a kubeadm node's kubelet files revert must give back
+// byte for byte (the drop-in is the kubelet package's, under /usr/lib).
+var kubeletFiles = []string{
+	"/var/lib/kubelet/kubeadm-flags.env",
+	"/var/lib/kubelet/config.yaml",
+	"/etc/kubernetes/kubelet.conf",
+	"/usr/lib/systemd/system/kubelet.service.d/10-kubeadm.conf",
+}
+
+func checksums(ctx context.Context, t *testing.T, n *cluster.Node) string {
+	t.Helper()
+	out, err := n.Output(ctx, append([]string{"sha256sum"}, kubeletFiles...)...)
+	if err != nil {
+		t.Fatalf("%s: %v", n.Name, err)
+	}
+	return out
+}
+
+// TestThreeNodeConvert: both workers are converted in one run with their
+// workloads undisturbed (same UID, no restart); a worker whose yurthub
+// never becomes healthy (its image is not on the node and there is no
+// registry) is rolled back and named while the other stays converted, and
+// convert exits non-zero; revert gives both nodes' kubelet files back byte
+// for byte.
+func TestThreeNodeConvert(t *testing.T) {
+	c := clustertest.Need(t)
+	ctx := clustertest.Timeout(t, 15*time.Minute)
+	cp := clustertest.Node(t, "cp")
+	workers := []*cluster.Node{clustertest.Node(t, "worker1"), clustertest.Node(t, "worker2")}
+	before := map[string]string{}
+	pods := map[string]string{}
+	for _, w := range workers {
+		before[w.Name] = checksums(ctx, t, w)
+		p := clustertest.DeployWeb(ctx, t, "web-"+w.Name, w.Name)
+		pods[w.Name] = string(p.UID)
+	}
+	yurtctl := func(args ...string) cluster.Result {
+		t.Helper()
+		r, err := cp.Run(ctx, append([]string{"yurtctl"}, append(args, "--kubeconfig", "/etc/kubernetes/admin.conf")...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("yurtctl %s: exit %d after %s", strings.Join(args, " "), r.ExitCode, r.Took.Round(100*time.Millisecond))
+		return r
+	}
+	convertArgs := []string{"convert", "--yes", "--cloud-nodes", cp.Name, "--timeout", "60s", "--node-image", c.YurtadmImage,
+		"--yurthub-image", cluster.YurthubImage, "--yurthub-extra-arg=--enable-dummy-if=false"}
+
+	// worker2 lacks yurthub's image: its yurthub can never start.
+	bad, good := workers[1], workers[0]
+	if _, err := bad.Output(ctx, "crictl", "rmi", cluster.YurthubImage); err != nil {
+		t.Fatal(err)
+	}
+	r := yurtctl(convertArgs...)
+	all := r.Stdout + r.Stderr
+	t.Logf("convert with %s unable to run yurthub:\n%s", bad.Name, all)
+	if r.ExitCode == 0 {
+		t.Fatalf("convert exited 0 with %s's yurthub unable to start", bad.Name)
+	}
+	if !strings.Contains(all, bad.Name) || !strings.Contains(all, "rolled-back") {
+		t.Errorf("convert does not name %s as rolled back", bad.Name)
+	}
+	clustertest.Measure(t, "convert of 2 workers, one rolled back: exit %d after %s", r.ExitCode, r.Took.Round(100*time.Millisecond))
+	if got := checksums(ctx, t, bad); got != before[bad.Name] {
+		t.Errorf("%s's kubelet files changed by the rollback:\nbefore %s\nafter %s", bad.Name, before[bad.Name], got)
+	}
+	checkConverted(ctx, t, c, good, pods[good.Name])
+	n, err := c.Client.CoreV1().Nodes().Get(ctx, bad.Name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := n.Labels[constants.LabelEdgeWorker]; ok {
+		t.Errorf("rolled-back %s keeps label %s=%s", bad.Name, constants.LabelEdgeWorker, v)
+	}
+
+	// With the image back, a second run converts worker2 too and leaves
+	// worker1 as it is.
+	if _, err := bad.Output(ctx, "ctr", "-n", "k8s.io", "images", "import", "/usr/local/share/ynode-images/common/yurthub.tar"); err != nil {
+		t.Fatal(err)
+	}
+	r = yurtctl(convertArgs...)
+	if r.ExitCode != 0 {
+		t.Fatalf("second convert:\n%s", r)
+	}
+	clustertest.Measure(t, "convert again, the rolled-back worker now converted: %s", r.Took.Round(100*time.Millisecond))
+	for _, w := range workers {
+		checkConverted(ctx, t, c, w, pods[w.Name])
+	}
+	if t.Failed() {
+		return
+	}
+
+	r = yurtctl("revert", "--yes", "--timeout", "60s", "--node-image", c.YurtadmImage)
+	if r.ExitCode != 0 {
+		t.Fatalf("revert:\n%s", r)
+	}
+	clustertest.Measure(t, "revert of 2 workers: %s", r.Took.Round(100*time.Millisecond))
+	for _, w := range workers {
+		if got := checksums(ctx, t, w); got != before[w.Name] {
+			t.Errorf("%s's kubelet files after revert differ:\nbefore %s\nafter %s", w.Name, before[w.Name], got)
+		}
+		for _, p := range []string{constants.YurthubManifest, constants.YurthubDir, constants.YurthubCacheDir, constants.OpenYurtKubeletConfig} {
+			if _, err := w.Output(ctx, "test", "!", "-e", p); err != nil {
+				t.Errorf("%s: %s left after revert", w.Name, p)
+			}
+		}
+		if err := c.WaitNodeReady(ctx, w.Name, time.Minute); err != nil {
+			t.Error(err)
+		}
+		p := clustertest.OnlyPod(ctx, t, "web-"+w.Name)
+		if string(p.UID) != pods[w.Name] || clustertest.Restarts(p) != 0 {
+			t.Errorf("%s's workload after revert: uid %s (was %s), restarts %d", w.Name, p.UID, pods[w.Name], clustertest.Restarts(p))
+		}
+	}
+}
+
+// checkConverted fails t unless w runs kubelet through a healthy yurthub,
+// carries the edge labels, and its workload pod is the one it had.
+func checkConverted(ctx context.Context, t *testing.T, c *cluster.Cluster, w *cluster.Node, uid string) {
+	t.Helper()
+	if err := c.WaitNodeReady(ctx, w.Name, time.Minute); err != nil {
+		t.Errorf("%s: %v", w.Name, err)
+	}
+	if out, err := w.Output(ctx, "ynode-web", "-get", "http://127.0.0.1:10267/v1/healthz"); err != nil || strings.TrimSpace(out) != "OK" {
+		t.Errorf("%s: yurthub healthz %q %v", w.Name, out, err)
+	}
+	if out, err := w.Output(ctx, "cat", constants.OpenYurtKubeletConfig); err != nil || !strings.Contains(out, constants.YurthubProxyURL) {
+		t.Errorf("%s: kubelet's kubeconfig does not point at yurthub: %v", w.Name, err)
+	}
+	if out, err := w.Output(ctx, "systemctl", "is-active", "kubelet"); err != nil || strings.TrimSpace(out) != "active" {
+		t.Errorf("%s: kubelet.service %q %v", w.Name, out, err)
+	}
+	n, err := c.Client.CoreV1().Nodes().Get(ctx, w.Name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.Labels[constants.LabelEdgeWorker] != "true" || n.Annotations[constants.AnnotationAutonomyDur] != "0" {
+		t.Errorf("%s: labels %v annotations %v", w.Name, n.Labels, n.Annotations)
+	}
+	p := clustertest.OnlyPod(ctx, t, "web-"+w.Name)
+	if string(p.UID) != uid || clustertest.Restarts(p) != 0 || !cluster.PodReady(p) {
+		t.Errorf("%s's workload: uid %s (was %s), restarts %d, ready %v", w.Name, p.UID, uid, clustertest.Restarts(p), cluster.PodReady(p))
+	}
+}
