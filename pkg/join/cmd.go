@@ -93,7 +93,7 @@ func NewCommandWithEnv(s cmdutil.IOStreams, env Env) *cobra.Command {
 			caches what the node needs so that pods keep running and restart when
 			the link to the cloud drops.`),
 		Example: joinExample,
-		Args:    cobra.MaximumNArgs(1),
+		Args:    endpointArg,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			rd, err := runner.InitData(args)
 			if err != nil {
@@ -150,7 +150,11 @@ func newJoinData(cmd *cobra.Command, args []string, opts *Options, s cmdutil.IOS
 	if _, err := preflight.ParseIgnore(opts.IgnorePreflightErrors, preflight.JoinChecks(h, preflight.Options{})); err != nil {
 		return nil, err
 	}
-	if skip, _ := cmd.Flags().GetStringSlice("skip-phases"); sets.New(skip...).Has(PhasePreflight) {
+	skip, _ := cmd.Flags().GetStringSlice("skip-phases")
+	if err := checkSkipPhases(skip); err != nil {
+		return nil, err
+	}
+	if sets.New(skip...).Has(PhasePreflight) {
 		opts.skipPreflight = true
 	}
 	ctx := cmd.Context()
@@ -172,6 +176,36 @@ func newJoinData(cmd *cobra.Command, args []string, opts *Options, s cmdutil.IOS
 		certWait:     env.ServingCertWait,
 		nodeIP:       env.NodeIP,
 	}, nil
+}
+
+// endpointArg accepts at most one argument, the API server's endpoint; more
+// is a usage error (exit 2) that names them.
+func endpointArg(_ *cobra.Command, args []string) error {
+	if len(args) > 1 {
+		return cmdutil.Usagef("pass one endpoint: yurtadm join <apiserver-host:port> [flags]",
+			"%d arguments given (%s); join takes one API server endpoint", len(args), strings.Join(args, " "))
+	}
+	return nil
+}
+
+// checkSkipPhases refuses --skip-phases names that are not phases, naming
+// the ones there are, and a list that would skip every phase.
+func checkSkipPhases(skip []string) error {
+	var names []string
+	for _, p := range phases(nil) {
+		names = append(names, p.Name)
+	}
+	known := sets.New(names...)
+	for _, s := range skip {
+		if !known.Has(s) {
+			return cmdutil.Usagef("the phases are: "+strings.Join(names, ", "), "--skip-phases: unknown phase %q", s)
+		}
+	}
+	if known.Equal(sets.New(skip...)) {
+		return cmdutil.Usagef("leave at least one phase to run (the phases are: "+strings.Join(names, ", ")+")",
+			"--skip-phases skips every phase: nothing would be done")
+	}
+	return nil
 }
 
 // rollback undoes what this run wrote after a failure and returns the

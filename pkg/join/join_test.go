@@ -312,7 +312,7 @@ func TestJoinBadInputTouchesNothing(t *testing.T) {
 		{"dockershim socket", []string{testServer, "--token", testToken, "--discovery-token-ca-cert-hash", c.caHash, "--cri-socket", "unix:///var/run/dockershim.sock"}, "dockershim was removed"},
 		{"relative socket", []string{testServer, "--token", testToken, "--discovery-token-ca-cert-hash", c.caHash, "--cri-socket", "containerd.sock"}, "must be absolute"},
 		{"bad bootstrap mode", []string{testServer, "--token", testToken, "--discovery-token-ca-cert-hash", c.caHash, "--yurthub-bootstrap-mode", "magic"}, "unknown --yurthub-bootstrap-mode"},
-		{"zero timeout", []string{testServer, "--token", testToken, "--discovery-token-ca-cert-hash", c.caHash, "--timeout", "0s"}, "invalid --timeout"},
+		{"zero timeout", []string{testServer, "--token", testToken, "--discovery-token-ca-cert-hash", c.caHash, "--timeout", "0s"}, "--timeout 0s is out of range"},
 		{"bad output", []string{testServer, "--token", testToken, "--discovery-token-ca-cert-hash", c.caHash, "-o", "xml"}, "unknown output format"},
 	}
 	for _, tc := range tests {
@@ -590,4 +590,51 @@ func TestJoinRejectsUnknownIgnoreName(t *testing.T) {
 	if err == nil || cmdutil.ExitCode(err) != cmdutil.ExitUsage || !strings.Contains(err.Error(), "nosuchcheck") {
 		t.Fatalf("err = %v", err)
 	}
+}
+
+// Bad arguments are usage errors (exit 2) naming the value and what to do,
+// and nothing is written.
+func TestJoinRefusesBadArgumentsWithUsageErrors(t *testing.T) {
+	c := newCluster(t, testToken, true)
+	all := "preflight,discovery,kubelet-files,yurthub,kubelet-start,wait-yurthub,kubelet-yurthub,wait-ready"
+	for _, tc := range []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"two endpoints", append([]string{testServer, "10.0.0.2:6443"}, baseArgs(c)[1:]...), []string{"2 arguments given (" + testServer + " 10.0.0.2:6443)", "join takes one API server endpoint"}},
+		{"unknown phase", replaceFlag(baseArgs(c), "--skip-phases", "bogus"), []string{`unknown phase "bogus"`, "wait-ready"}},
+		{"every phase skipped", replaceFlag(baseArgs(c), "--skip-phases", all), []string{"skips every phase"}},
+		{"timeout too short", replaceFlag(baseArgs(c), "--timeout", "1ns"), []string{"--timeout 1ns is out of range", "between 1s and 24h0m0s"}},
+		{"timeout too long", replaceFlag(baseArgs(c), "--timeout", "1000000h"), []string{"--timeout 1000000h0m0s is out of range"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			hh := newHarness(t, c)
+			err := hh.run(tc.args...)
+			if cmdutil.ExitCode(err) != cmdutil.ExitUsage {
+				t.Fatalf("exit %d (%v), want %d", cmdutil.ExitCode(err), err, cmdutil.ExitUsage)
+			}
+			msg := err.Error() + " " + cmdutil.Hint(err)
+			for _, w := range tc.want {
+				if !strings.Contains(msg, w) {
+					t.Errorf("error %q lacks %q", msg, w)
+				}
+			}
+			if hh.h.FS.Exists(constants.KubeletConfigFile) || hh.h.FS.Exists(constants.YurthubManifest) {
+				t.Errorf("a refused join wrote files")
+			}
+		})
+	}
+}
+
+// replaceFlag returns args with flag's value set to v.
+func replaceFlag(args []string, flag, v string) []string {
+	out := append([]string(nil), args...)
+	for i := range out {
+		if out[i] == flag && i+1 < len(out) {
+			out[i+1] = v
+			return out
+		}
+	}
+	return append(out, flag, v)
 }

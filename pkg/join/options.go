@@ -2,7 +2,6 @@ package join
 
 import (
 	"fmt"
-	"os"
 	"sort"
 	"strings"
 	"time"
@@ -175,9 +174,9 @@ func (o *Options) loadConfig(fs *pflag.FlagSet) error {
 	if o.ConfigFile == "" {
 		return nil
 	}
-	b, err := os.ReadFile(o.ConfigFile)
+	b, err := cmdutil.ReadConfigFile(o.ConfigFile)
 	if err != nil {
-		return cmdutil.Usagef("check the --config path", "read --config: %v", err)
+		return err
 	}
 	var cf configFile
 	if err := yaml.UnmarshalStrict(b, &cf); err != nil {
@@ -284,6 +283,13 @@ func (o *Options) complete(hostname func() (string, error)) error {
 	return nil
 }
 
+// The bounds of --timeout: each wait of a join (yurthub, the Node) takes
+// seconds on a good link and minutes on a slow one, never days.
+const (
+	minTimeout = time.Second
+	maxTimeout = 24 * time.Hour
+)
+
 // Validate checks every value before anything on the host or the network
 // is touched. Each error names the bad value and what to do.
 func (o *Options) Validate() error {
@@ -346,8 +352,9 @@ func (o *Options) Validate() error {
 			return cmdutil.Usagef("write each as --flag=value", "invalid yurthubExtraArgs entry %q", a)
 		}
 	}
-	if o.Timeout.Duration <= 0 {
-		return cmdutil.Usagef("pass a positive duration such as 5m", "invalid --%s %s", flagTimeout, o.Timeout.Duration)
+	if d := o.Timeout.Duration; d < minTimeout || d > maxTimeout {
+		return cmdutil.Usagef(fmt.Sprintf("pass a duration between %s and %s, such as 5m", minTimeout, maxTimeout),
+			"--%s %s is out of range", flagTimeout, d)
 	}
 	return cmdutil.ValidateOutput(o.Output)
 }

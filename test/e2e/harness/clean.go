@@ -312,6 +312,11 @@ func (h *Harness) Leftovers() []string {
 }
 
 func pidsByExe(exe string) []int {
+	// A process's exe is the file it runs, links resolved (hack/tools.sh's
+	// bin directory holds links into its cache).
+	if real, err := filepath.EvalSymlinks(exe); err == nil {
+		exe = real
+	}
 	var pids []int
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
