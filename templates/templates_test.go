@@ -119,3 +119,36 @@ func TestKubeletDropIn(t *testing.T) {
 		t.Errorf("empty kubelet path accepted")
 	}
 }
+
+// No value, whatever it holds, changes the manifest's structure: each is
+// the one image or the one argument it was given (issue: a yurthubExtraArgs
+// entry with "\r", ": ", "#" or quotes, or an image with "\r", used to
+// yield another image and command).
+func TestYurthubManifestValuesCannotInject(t *testing.T) {
+	hostile := []string{
+		"--a=b\r\n    - --evil=1", "--x: y", "--x=1 # comment", `--x="q"`, "--x='q'", "--x=\"\n  image: evil\"",
+		"--x=\u2028y", "--x={a: b}", "--x=[1,2]", "--x=&anchor", "--x=*alias", "--x=!!binary", "--x=%TAG", "--x=\t",
+	}
+	for _, arg := range hostile {
+		d := Yurthub{Image: "docker.io/openyurt/yurthub:v1.7.0\r\n    command: [evil]", Namespace: "kube-system",
+			ServerAddr: "https://a:6443", NodePoolName: "p", WorkingMode: "edge", BootstrapMode: "token",
+			ExtraArgs: []string{arg, "--enable-dummy-if=false"}}
+		b, err := RenderYurthub(d)
+		if err != nil {
+			t.Errorf("%q: %v", arg, err)
+			continue
+		}
+		var pod corev1.Pod
+		if err := yaml.UnmarshalStrict(b, &pod); err != nil {
+			t.Fatalf("%q: %v", arg, err)
+		}
+		c := pod.Spec.Containers[0]
+		if c.Image != d.Image {
+			t.Errorf("image %q became %q", d.Image, c.Image)
+		}
+		n := len(c.Command)
+		if n < 2 || c.Command[n-2] != arg || c.Command[n-1] != "--enable-dummy-if=false" || c.Command[0] != "yurthub" {
+			t.Errorf("%q: command %q", arg, c.Command)
+		}
+	}
+}

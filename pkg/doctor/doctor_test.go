@@ -77,7 +77,7 @@ func TestFindings(t *testing.T) {
 		{name: "manifest without nodepool", check: CheckYurthubManifest, status: StatusFail, summary: "--nodepool-name", fix: "--nodepool-name",
 			break_: func(f *fixture) {
 				b, _ := f.h.FS.ReadFile(constants.YurthubManifest)
-				f.write(constants.YurthubManifest, strings.Replace(string(b), "- --nodepool-name=edge\n", "", 1))
+				f.write(constants.YurthubManifest, strings.Replace(string(b), `- "--nodepool-name=edge"`+"\n", "", 1))
 			}},
 		{name: "no yurthub container", check: CheckYurthubContainer, status: StatusFail, summary: "no yurt-hub container", fix: "staticPodPath",
 			break_: func(f *fixture) { f.containers = f.containers[1:] }},

@@ -431,7 +431,7 @@ func TestConvertPassesYurthubExtraArgs(t *testing.T) {
 	if r, err := Convert(context.Background(), o, n.env); err != nil {
 		t.Fatalf("convert: %v\n%+v", err, r)
 	}
-	if m := n.read(constants.YurthubManifest); !strings.Contains(m, "- --enable-dummy-if=false") {
+	if m := n.read(constants.YurthubManifest); !strings.Contains(m, `- "--enable-dummy-if=false"`) {
 		t.Errorf("yurthub manifest lacks the extra arg:\n%s", m)
 	}
 }
