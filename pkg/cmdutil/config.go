@@ -85,4 +85,3 @@ func stripComments(d []byte) []byte {
 	}
 	return out.Bytes()
 }
-
