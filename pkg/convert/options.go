@@ -11,6 +11,7 @@ import (
 	"github.com/yurtadm/yurtadm/pkg/cmdutil"
 	"github.com/yurtadm/yurtadm/pkg/constants"
 	"github.com/yurtadm/yurtadm/pkg/version"
+	"github.com/yurtadm/yurtadm/pkg/yurthub"
 )
 
 // Flag names, in one place.
@@ -230,21 +231,17 @@ func (o *Options) validate(f *pflag.FlagSet, convert bool) error {
 }
 
 func validImage(flag, ref string) error {
-	if strings.TrimSpace(ref) == "" || strings.ContainsAny(ref, " \t\n") {
-		return cmdutil.Usagef(fmt.Sprintf("pass an image reference like %s", version.DefaultYurthubImage), "invalid --%s %q", flag, ref)
+	if err := yurthub.ValidateImage(ref); err != nil {
+		return cmdutil.Usagef(fmt.Sprintf("pass an image reference like %s", version.DefaultYurthubImage), "invalid --%s: %v", flag, err)
 	}
 	return nil
 }
 
 // ValidYurthubExtraArgs checks that every entry is one "--flag=value" (or
-// "--flag") for yurthub's command line: no spaces or newlines, which would
-// break the static pod's args.
+// "--flag") for yurthub's command line (yurthub.ValidateExtraArgs).
 func ValidYurthubExtraArgs(flag string, args []string) error {
-	for _, a := range args {
-		name := strings.SplitN(strings.TrimPrefix(a, "--"), "=", 2)[0]
-		if !strings.HasPrefix(a, "--") || name == "" || strings.ContainsAny(a, " \t\n\r") {
-			return cmdutil.Usagef("write each as --flag=value, e.g. "+flag+"=--enable-dummy-if=false", "invalid %s %q", flag, a)
-		}
+	if err := yurthub.ValidateExtraArgs(args); err != nil {
+		return cmdutil.Usagef("write each as --flag=value, e.g. "+flag+"=--enable-dummy-if=false", "invalid %s: %v", flag, err)
 	}
 	return nil
 }

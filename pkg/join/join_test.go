@@ -6,6 +6,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -637,4 +638,40 @@ func replaceFlag(args []string, flag, v string) []string {
 		}
 	}
 	return append(out, flag, v)
+}
+
+// A hostile image is refused before anything is written; extra args that
+// look like YAML end up as exactly one argument each in the manifest.
+func TestJoinManifestCannotBeInjected(t *testing.T) {
+	c := newCluster(t, testToken, true)
+	hh := newHarness(t, c)
+	err := hh.run(append(baseArgs(c), "--yurthub-image", "docker.io/openyurt/yurthub:v1.7.0\r\n    command: [sh]")...)
+	if cmdutil.ExitCode(err) != cmdutil.ExitUsage || !strings.Contains(err.Error(), "not an image reference") {
+		t.Fatalf("hostile image: %v", err)
+	}
+	if hh.h.FS.Exists(constants.YurthubManifest) {
+		t.Fatal("a refused join wrote the manifest")
+	}
+	args := []string{"--x=a: b", "--y=1 # not a comment", `--z="q'`}
+	cfg := filepath.Join(t.TempDir(), "join.yaml")
+	body := "apiVersion: yurtadm.openyurt.io/v1alpha1\nkind: JoinConfiguration\nyurthubExtraArgs:\n"
+	for _, a := range args {
+		b, _ := json.Marshal(a)
+		body += "- " + string(b) + "\n"
+	}
+	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	hh = newHarness(t, c)
+	if err := hh.run(append(baseArgs(c), "--config", cfg)...); err != nil {
+		t.Fatal(err)
+	}
+	var pod corev1.Pod
+	if err := yaml.UnmarshalStrict(hh.read(constants.YurthubManifest), &pod); err != nil {
+		t.Fatal(err)
+	}
+	cmd := pod.Spec.Containers[0].Command
+	if got := cmd[len(cmd)-len(args):]; strings.Join(got, "\x00") != strings.Join(args, "\x00") || pod.Spec.Containers[0].Image != "docker.io/openyurt/yurthub:v1.7.0" {
+		t.Errorf("command ends %q, want %q; image %q", got, args, pod.Spec.Containers[0].Image)
+	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/yurtadm/yurtadm/pkg/cri"
 	"github.com/yurtadm/yurtadm/pkg/discovery"
 	"github.com/yurtadm/yurtadm/pkg/version"
+	"github.com/yurtadm/yurtadm/pkg/yurthub"
 )
 
 // Flag names, in one place.
@@ -341,16 +342,14 @@ func (o *Options) Validate() error {
 			return cmdutil.Usagef("pass e.g. --cri-socket unix:///run/containerd/containerd.sock", "%v", err)
 		}
 	}
-	if strings.TrimSpace(o.YurthubImage) == "" || strings.ContainsAny(o.YurthubImage, " \t\n") {
-		return cmdutil.Usagef("pass an image reference like "+version.DefaultYurthubImage, "invalid --%s %q", flagYurthubImage, o.YurthubImage)
+	if err := yurthub.ValidateImage(o.YurthubImage); err != nil {
+		return cmdutil.Usagef("pass an image reference like "+version.DefaultYurthubImage, "invalid --%s: %v", flagYurthubImage, err)
 	}
 	if o.YurthubBootstrapMode != constants.YurthubBootstrapModeKCE && o.YurthubBootstrapMode != bootstrapModeToken {
 		return cmdutil.Usagef("use kubeletcertificate or token", "unknown --%s %q", flagBootstrapMode, o.YurthubBootstrapMode)
 	}
-	for _, a := range o.YurthubExtraArgs {
-		if !strings.HasPrefix(a, "--") || strings.ContainsAny(a, "\n") {
-			return cmdutil.Usagef("write each as --flag=value", "invalid yurthubExtraArgs entry %q", a)
-		}
+	if err := yurthub.ValidateExtraArgs(o.YurthubExtraArgs); err != nil {
+		return cmdutil.Usagef("write each yurthubExtraArgs entry as --flag=value", "invalid yurthubExtraArgs entry: %v", err)
 	}
 	if d := o.Timeout.Duration; d < minTimeout || d > maxTimeout {
 		return cmdutil.Usagef(fmt.Sprintf("pass a duration between %s and %s, such as 5m", minTimeout, maxTimeout),

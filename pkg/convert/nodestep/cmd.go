@@ -15,6 +15,7 @@ import (
 	"github.com/yurtadm/yurtadm/pkg/constants"
 	"github.com/yurtadm/yurtadm/pkg/host"
 	"github.com/yurtadm/yurtadm/pkg/version"
+	"github.com/yurtadm/yurtadm/pkg/yurthub"
 )
 
 // Actions, and the hidden command names the Jobs run.
@@ -115,13 +116,11 @@ func (o Options) validate(action string) error {
 		return cmdutil.Usagef("pass a positive --"+FlagTimeout, "invalid --%s %s", FlagTimeout, o.Timeout)
 	}
 	if action == ActionConvert {
-		if strings.TrimSpace(o.YurthubImage) == "" || strings.ContainsAny(o.YurthubImage, " \t\n") {
-			return cmdutil.Usagef("pass an image reference like "+version.DefaultYurthubImage, "invalid --%s %q", FlagYurthubImage, o.YurthubImage)
+		if err := yurthub.ValidateImage(o.YurthubImage); err != nil {
+			return cmdutil.Usagef("pass an image reference like "+version.DefaultYurthubImage, "invalid --%s: %v", FlagYurthubImage, err)
 		}
-		for _, a := range o.YurthubExtraArgs {
-			if !strings.HasPrefix(a, "--") || len(a) < 3 || strings.ContainsAny(a, " \t\n\r") {
-				return cmdutil.Usagef("write each as --flag=value", "invalid --%s %q", FlagYurthubExtraArg, a)
-			}
+		if err := yurthub.ValidateExtraArgs(o.YurthubExtraArgs); err != nil {
+			return cmdutil.Usagef("write each as --flag=value", "invalid --%s: %v", FlagYurthubExtraArg, err)
 		}
 		if errs := validation.IsDNS1123Label(o.NodePoolName); len(errs) > 0 {
 			return cmdutil.Usagef("pass a valid --"+FlagNodePool, "invalid nodepool name %q: %s", o.NodePoolName, strings.Join(errs, "; "))
