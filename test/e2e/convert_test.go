@@ -25,7 +25,7 @@ var kubeletFiles = []string{
 }
 
 // kubeadmNode joins this machine with the real `kubeadm join` (the plain
-// node of TestAutonomy and the starting point of TestConvertAndRevert).
+// starting point of TestConvertAndRevert).
 func kubeadmNode(t *testing.T) {
 	t.Helper()
 	if err := h.InstallKubeadmDropIn(); err != nil {
