@@ -31,6 +31,16 @@ func (s IOStreams) Logf(phase, format string, a ...any) {
 	fmt.Fprintf(s.ErrOut, "[%s] %s\n", phase, fmt.Sprintf(format, a...))
 }
 
+// Narration is where a command's progress and dry-run lines go for the
+// output format o: with -o json stdout carries the JSON alone, so they go
+// to ErrOut; otherwise the streams are s.
+func (s IOStreams) Narration(o string) IOStreams {
+	if o == OutputJSON {
+		s.Out = s.ErrOut
+	}
+	return s
+}
+
 // PrintJSON writes v as indented JSON to Out.
 func (s IOStreams) PrintJSON(v any) error {
 	enc := json.NewEncoder(s.Out)

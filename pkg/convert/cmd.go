@@ -77,7 +77,8 @@ type runData struct {
 	ctx    context.Context
 	action string
 	opts   *Options
-	io     cmdutil.IOStreams
+	io     cmdutil.IOStreams // progress and dry-run lines (cmdutil.Narration)
+	result cmdutil.IOStreams // where -o json's result goes
 	env    Env
 
 	mu        sync.Mutex
@@ -221,7 +222,7 @@ func newRunData(c *cobra.Command, action string, opts *Options, s cmdutil.IOStre
 	if env.NewClients == nil {
 		env.NewClients = RealClients
 	}
-	return &runData{ctx: ctx, action: action, opts: opts, io: s, env: env}, nil
+	return &runData{ctx: ctx, action: action, opts: opts, io: s.Narration(opts.Output), result: s, env: env}, nil
 }
 
 // NewCommand returns `yurtctl convert`.
@@ -341,7 +342,7 @@ func (d *runData) summary(err error) error {
 		}
 	}
 	if d.opts.Output == cmdutil.OutputJSON {
-		_ = d.io.PrintJSON(map[string]any{
+		_ = d.result.PrintJSON(map[string]any{
 			"action": d.action, "dryRun": d.opts.DryRun, "plan": d.plan, "nodes": d.results, "report": d.report,
 			"succeeded": err == nil && len(bad) == 0 && len(d.failed) == 0,
 		})

@@ -3,6 +3,7 @@ package convert
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -457,5 +458,21 @@ func TestUnlabelRolledBack(t *testing.T) {
 	}
 	if len(d.report) != 1 || d.report[0].Status != "done" || !strings.Contains(d.report[0].Message, "node(s) edge-1") {
 		t.Errorf("report %+v", d.report)
+	}
+}
+
+// With -o json, stdout is the JSON alone: the dry run's lines go to stderr.
+func TestConvertJSONStdoutIsJSONAlone(t *testing.T) {
+	m, e := readyNode("master", map[string]string{labelControlPlane: ""}), readyNode("edge-1", nil)
+	h := newCmdHarness(t, kubeadmConfig("v1.34.4"), &m, &e)
+	if err := h.run(false, "--dry-run", "-o", "json"); err != nil {
+		t.Fatalf("%v\n%s", err, h.errOut.String())
+	}
+	var v map[string]any
+	if err := json.Unmarshal(h.out.Bytes(), &v); err != nil {
+		t.Errorf("stdout is not one JSON document: %v\n%s", err, h.out.String())
+	}
+	if !strings.Contains(h.errOut.String(), "[dryrun] would patch node edge-1") {
+		t.Errorf("the dry run's lines are not on stderr:\n%s", h.errOut.String())
 	}
 }

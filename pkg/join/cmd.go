@@ -165,8 +165,9 @@ func newJoinData(cmd *cobra.Command, args []string, opts *Options, s cmdutil.IOS
 		ctx:          ctx,
 		opts:         opts,
 		host:         h,
-		io:           s,
-		files:        newWriter(h.FS, s, opts.DryRun, opts.redact),
+		io:           s.Narration(opts.Output),
+		result:       s,
+		files:        newWriter(h.FS, s.Narration(opts.Output), opts.DryRun, opts.redact),
 		http:         env.HTTP,
 		client:       env.NewClient,
 		healthzURL:   env.HealthzURL,
@@ -277,7 +278,7 @@ func printSummary(d *joinData) error {
 		sum.Server, sum.KubernetesVersion = d.discovered.Server, d.discovered.KubernetesVersion
 	}
 	if o.Output == cmdutil.OutputJSON {
-		return d.io.PrintJSON(sum)
+		return d.result.PrintJSON(sum)
 	}
 	if o.DryRun {
 		fmt.Fprintf(d.io.Out, "\nDry run: nothing was changed.\n")

@@ -59,7 +59,8 @@ type joinData struct {
 	ctx    context.Context
 	opts   *Options
 	host   *host.Host
-	io     cmdutil.IOStreams
+	io     cmdutil.IOStreams // progress and dry-run lines (cmdutil.Narration)
+	result cmdutil.IOStreams // where -o json's result goes
 	files  *writer
 	http   *http.Client
 	client func(*rest.Config) (kube.Interface, error)

@@ -675,3 +675,21 @@ func TestJoinManifestCannotBeInjected(t *testing.T) {
 		t.Errorf("command ends %q, want %q; image %q", got, args, pod.Spec.Containers[0].Image)
 	}
 }
+
+// With -o json, stdout is the JSON alone: the dry run's lines go to stderr.
+func TestJoinJSONStdoutIsJSONAlone(t *testing.T) {
+	c := newCluster(t, testToken, true)
+	hh := newHarness(t, c)
+	if err := hh.run(append(baseArgs(c), "--dry-run", "-o", "json")...); err != nil {
+		t.Fatal(err)
+	}
+	var sum Summary
+	dec := json.NewDecoder(bytes.NewReader(hh.stdout.Bytes()))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&sum); err != nil || dec.More() || !sum.DryRun {
+		t.Errorf("stdout is not the summary alone: %v\n%s", err, hh.stdout.String())
+	}
+	if !strings.Contains(hh.stderr.String(), "[dryrun] would write") {
+		t.Errorf("the dry run's lines are not on stderr")
+	}
+}
