@@ -192,7 +192,6 @@ func TestJoinWritesEverythingAndWaitsThroughYurthub(t *testing.T) {
 	// Files and modes: credentials 0600.
 	for p, want := range map[string]os.FileMode{
 		constants.CACertPath:             0o644,
-		constants.KubeletBootstrapConfig: 0o600,
 		constants.KubeletConfigFile:      0o644,
 		constants.KubeletFlagsEnvFile:    0o644,
 		constants.KubeletDropInFile:      0o644,
@@ -207,7 +206,22 @@ func TestJoinWritesEverythingAndWaitsThroughYurthub(t *testing.T) {
 	if !bytes.Equal(hh.read(constants.CACertPath), c.caPEM) {
 		t.Errorf("ca.crt is not the discovered CA")
 	}
-	boot, err := clientcmd.Load(hh.read(constants.KubeletBootstrapConfig))
+	// Once the Node is Ready the bootstrap token leaves the disk, as with
+	// kubeadm; until then kubelet's bootstrap kubeconfig holds it, 0600.
+	if hh.h.FS.Exists(constants.KubeletBootstrapConfig) {
+		t.Errorf("%s (the bootstrap token) is still there after a successful join", constants.KubeletBootstrapConfig)
+	}
+	if !strings.Contains(hh.stderr.String(), "Removed "+constants.KubeletBootstrapConfig) {
+		t.Errorf("join does not say it removed the bootstrap kubeconfig")
+	}
+	early := newHarness(t, c)
+	if err := early.run(replaceFlag(baseArgs(c), "--skip-phases", "preflight,wait-ready")...); err != nil {
+		t.Fatalf("join without wait-ready: %v", err)
+	}
+	if got := early.mode(constants.KubeletBootstrapConfig); got != 0o600 {
+		t.Errorf("%s: mode %04o, want 0600", constants.KubeletBootstrapConfig, got)
+	}
+	boot, err := clientcmd.Load(early.read(constants.KubeletBootstrapConfig))
 	if err != nil {
 		t.Fatal(err)
 	}

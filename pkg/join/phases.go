@@ -261,6 +261,14 @@ func runWaitReady(d Data) error {
 			Hint: "check the CNI plugin (a node without pod network stays NotReady) and kubelet's log"}
 	}
 	d.IO().Logf("wait-ready", "Node %q is Ready", name)
+	// As kubeadm does once kubelet holds its certificate: the bootstrap
+	// token has no use on this node any more (kubelet runs through yurthub
+	// with an empty --bootstrap-kubeconfig), so it does not stay on disk.
+	if removed, err := d.Host().FS.Remove(constants.KubeletBootstrapConfig); err != nil {
+		d.IO().Logf("wait-ready", "WARNING: could not remove %s, which holds the bootstrap token: %v", constants.KubeletBootstrapConfig, err)
+	} else if removed {
+		d.IO().Logf("wait-ready", "Removed %s (the bootstrap token is no longer needed)", constants.KubeletBootstrapConfig)
+	}
 	return nil
 }
 
