@@ -104,6 +104,13 @@ func (d *joinData) KubeletStartedAt() time.Time { return d.startedAt }
 func (d *joinData) Discovery() (*discovery.Result, error) {
 	d.once.Do(func() {
 		o := d.opts
+		if o.UnsafeSkipCAVerification {
+			// Before anything is sent: the CA this join will trust is
+			// whatever answers at the endpoint.
+			d.io.Logf("discovery", "WARNING: --%s: the cluster CA is not pinned; whoever answers at %s can impersonate the API server "+
+				"and receive this node's credentials. Pin it with --%s sha256:... (from 'kubeadm token create --print-join-command')",
+				flagUnsafeSkipCA, o.APIServerEndpoint, flagCACertHash)
+		}
 		d.discovered, d.discErr = discovery.Discover(d.ctx, discovery.Options{
 			Endpoint:                 o.APIServerEndpoint,
 			Token:                    o.Token,

@@ -707,3 +707,23 @@ func TestJoinJSONStdoutIsJSONAlone(t *testing.T) {
 		t.Errorf("the dry run's lines are not on stderr")
 	}
 }
+
+// --discovery-token-unsafe-skip-ca-verification is loud before anything is sent.
+func TestJoinWarnsWhenTheCAIsNotPinned(t *testing.T) {
+	c := newCluster(t, testToken, true)
+	hh := newHarness(t, c)
+	args := []string{testServer, "--token", testToken, "--discovery-token-unsafe-skip-ca-verification",
+		"--skip-phases", "preflight", "--node-name", "edge-1", "--timeout", "2s", "--dry-run"}
+	if err := hh.run(args...); err != nil {
+		t.Fatal(err)
+	}
+	errOut := hh.stderr.String()
+	w := strings.Index(errOut, "WARNING: --discovery-token-unsafe-skip-ca-verification")
+	d := strings.Index(errOut, "token signature valid")
+	if w < 0 || d < 0 || w > d {
+		t.Errorf("no warning before discovery's first line:\n%s", errOut)
+	}
+	if strings.Contains(errOut+hh.stdout.String(), strings.SplitN(testToken, ".", 2)[1]) {
+		t.Errorf("the token secret was printed")
+	}
+}
