@@ -15,8 +15,10 @@ import (
 	"io"
 	"io/fs"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -73,7 +75,13 @@ type deps struct {
 	// clusterInfo reads kube-public/cluster-info's data anonymously from
 	// the API server a bootstrap kubeconfig names; nil skips the check.
 	clusterInfo func(ctx context.Context, cfg *rest.Config) (map[string]string, error)
+	// listener names the process listening on a local TCP port (PID and
+	// command name): the token goes only to yurthub.
+	listener func(port int) (int, string, error)
 }
+
+// yurthubComm is yurthub's command name, as the kernel reports it.
+const yurthubComm = "yurthub"
 
 // readClusterInfo is deps.clusterInfo on the real cluster.
 func readClusterInfo(ctx context.Context, cfg *rest.Config) (map[string]string, error) {
@@ -105,6 +113,7 @@ func NewCommand(s cmdutil.IOStreams) *cobra.Command {
 		http:        &http.Client{Transport: &http.Transport{Proxy: nil}},
 		readSecret:  readSecret,
 		clusterInfo: readClusterInfo,
+		listener:    func(port int) (int, string, error) { return listenerOf("/proc", port) },
 	})
 }
 
@@ -275,6 +284,9 @@ func runRenew(ctx context.Context, s cmdutil.IOStreams, o *options, dp deps) err
 		return err
 	}
 
+	if err := isYurthub(dp); err != nil {
+		return err
+	}
 	res := Result{TokenID: id, BootstrapFile: file}
 	if err := post(ctx, dp, o.timeout, token); err != nil {
 		return err
@@ -335,6 +347,30 @@ func knownToCluster(ctx context.Context, s cmdutil.IOStreams, h *host.Host, dp d
 		return cmdutil.WithHint(fmt.Errorf("the cluster at %s does not know a bootstrap token with ID %s (kube-public/%s is not signed for it: never created, deleted or expired): nothing was sent",
 			cluster.Server, id, bootstrapapi.ConfigMapClusterInfo), cmdutil.ExitError,
 			"create a token on a control-plane node ('kubeadm token create') and pass that one")
+	}
+	return nil
+}
+
+// isYurthub checks that the process listening where the token would go is
+// yurthub: anything else on 127.0.0.1:10267 (a stopped yurthub's port
+// taken by another program) must not receive the token.
+func isYurthub(dp deps) error {
+	u, err := url.Parse(dp.serveURL)
+	if err != nil {
+		return err
+	}
+	port, err := strconv.Atoi(u.Port())
+	if err != nil {
+		return fmt.Errorf("yurthub's address %s has no port", dp.serveURL)
+	}
+	pid, comm, err := dp.listener(port)
+	if err != nil {
+		return cmdutil.WithHint(fmt.Errorf("could not tell who listens on %s (%v): nothing was sent", u.Host, err), cmdutil.ExitError,
+			"yurthub must be running to take a new token: 'yurtadm doctor' says why it is not")
+	}
+	if comm != yurthubComm {
+		return cmdutil.WithHint(fmt.Errorf("%s is served by process %d (%q), not yurthub: nothing was sent", u.Host, pid, comm), cmdutil.ExitError,
+			"stop that process and let kubelet start yurthub again ('yurtadm doctor' checks yurthub's pod)")
 	}
 	return nil
 }

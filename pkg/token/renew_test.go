@@ -125,7 +125,8 @@ func runWith(t *testing.T, h *host.Host, hub *fakeHub, clusterInfo func(context.
 	}
 	var out, errOut bytes.Buffer
 	s := cmdutil.IOStreams{In: strings.NewReader(stdin), Out: &out, ErrOut: &errOut}
-	cmd := newCommand(s, deps{newHost: func(string) *host.Host { return h }, serveURL: url, http: &http.Client{}, readSecret: readSecret, clusterInfo: clusterInfo})
+	cmd := newCommand(s, deps{newHost: func(string) *host.Host { return h }, serveURL: url, http: &http.Client{}, readSecret: readSecret, clusterInfo: clusterInfo,
+		listener: fakeYurthubListener})
 	cmd.SetArgs(append([]string{"renew", "--host-root", h.FS.Root}, args...))
 	cmd.SetOut(&out)
 	cmd.SetErr(&errOut)
@@ -296,7 +297,7 @@ func TestRenewBody(t *testing.T) {
 	defer srv.Close()
 	var out, errOut bytes.Buffer
 	cmd := newCommand(cmdutil.IOStreams{In: strings.NewReader(newToken), Out: &out, ErrOut: &errOut},
-		deps{newHost: func(string) *host.Host { return h }, serveURL: srv.URL, http: &http.Client{}})
+		deps{newHost: func(string) *host.Host { return h }, serveURL: srv.URL, http: &http.Client{}, listener: fakeYurthubListener})
 	cmd.SetArgs([]string{"renew", "--token-file", "-"})
 	cmd.SilenceUsage, cmd.SilenceErrors = true, true
 	if err := cmd.Execute(); err != nil {
@@ -364,5 +365,36 @@ func TestRenewChecksTheTokenWithTheCluster(t *testing.T) {
 			}
 			r.noSecret(t)
 		})
+	}
+}
+
+// fakeYurthubListener says yurthub listens (the fake hubs are this test).
+func fakeYurthubListener(int) (int, string, error) { return 4242, yurthubComm, nil }
+
+// TestRenewSendsOnlyToYurthub: with the real look-up of who listens, the
+// fake hub is this test binary, not yurthub: renew refuses and the hub
+// never sees a request.
+func TestRenewSendsOnlyToYurthub(t *testing.T) {
+	h, _, _ := hosttest.New(t)
+	manifest(t, h, constants.YurthubBootstrapModeToken)
+	hosttest.WriteFile(t, h, constants.YurthubBootstrapFile, bootstrapConf(t, oldToken))
+	hits := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits++ }))
+	defer srv.Close()
+	var out, errOut bytes.Buffer
+	cmd := newCommand(cmdutil.IOStreams{In: strings.NewReader(newToken), Out: &out, ErrOut: &errOut},
+		deps{newHost: func(string) *host.Host { return h }, serveURL: srv.URL, http: &http.Client{},
+			listener: func(port int) (int, string, error) { return listenerOf("/proc", port) }})
+	cmd.SetArgs([]string{"renew", "--token-file", "-"})
+	cmd.SilenceUsage, cmd.SilenceErrors = true, true
+	err := cmd.Execute()
+	if cmdutil.ExitCode(err) != cmdutil.ExitError || err == nil || !strings.Contains(err.Error(), "not yurthub: nothing was sent") {
+		t.Fatalf("err %v (exit %d)", err, cmdutil.ExitCode(err))
+	}
+	if hits != 0 {
+		t.Errorf("the token reached a process that is not yurthub (%d requests)", hits)
+	}
+	if strings.Contains(err.Error()+errOut.String(), strings.SplitN(newToken, ".", 2)[1]) {
+		t.Errorf("the secret was printed")
 	}
 }
