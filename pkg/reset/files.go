@@ -26,6 +26,52 @@ var kubeletFiles = []string{
 	constants.KubeletPKIDir,
 }
 
+// kubeletEntries are what kubelet itself (and kubeadm's files) keep in
+// /var/lib/kubelet: the rest of that directory that reset removes. Any
+// other entry is not known to be kubelet's and stays, named in the report.
+var kubeletEntries = map[string]bool{
+	"pods": true, "plugins": true, "plugins_registry": true, "pod-resources": true, "device-plugins": true,
+	"checkpoints": true, "pki": true, "config.yaml": true, "kubeadm-flags.env": true, "instance-config.yaml": true,
+	"cpu_manager_state": true, "memory_manager_state": true, "dra_manager_state": true,
+	"allocated_pods_state": true, "actuated_pods_state": true, "seccomp": true, "volumeplugins": true,
+	"credential-provider": true, "boot_id": true,
+}
+
+// systemDirs are directories no symlink of ours may lead reset into.
+var systemDirs = map[string]bool{
+	"/": true, "/etc": true, "/usr": true, "/var": true, "/var/lib": true, "/home": true, "/root": true, "/boot": true,
+	"/bin": true, "/sbin": true, "/lib": true, "/lib64": true, "/opt": true, "/srv": true, "/tmp": true, "/run": true,
+	"/dev": true, "/proc": true, "/sys": true, "/mnt": true, "/media": true, "/usr/lib": true, "/usr/local": true,
+}
+
+// intoSystemDir reports the first directory on p's way (p's parents, and p
+// itself when it is a directory link) that is a symlink to a system
+// directory, and that directory: removing below it would remove what the
+// system owns.
+func intoSystemDir(fsys host.FS, p string) (link, target string) {
+	parts := strings.Split(strings.Trim(path.Clean(p), "/"), "/")
+	root := fsys.Path("/")
+	for i := range parts {
+		cur := "/" + strings.Join(parts[:i+1], "/")
+		fi, err := os.Lstat(fsys.Path(cur))
+		if err != nil {
+			return "", ""
+		}
+		if fi.Mode()&os.ModeSymlink == 0 {
+			continue
+		}
+		real, err := filepath.EvalSymlinks(fsys.Path(cur))
+		if err != nil {
+			continue
+		}
+		t := "/" + strings.TrimPrefix(strings.TrimPrefix(real, root), "/")
+		if systemDirs[path.Clean(t)] {
+			return cur, path.Clean(t)
+		}
+	}
+	return "", ""
+}
+
 // unitDirs hold systemd unit files and drop-ins: removing anything below
 // them needs a daemon-reload.
 var unitDirs = []string{"/etc/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system", "/run/systemd/system"}
@@ -81,6 +127,11 @@ func removePath(d ResetData, phase, p string) {
 	name := "remove " + p
 	if !h.FS.Exists(p) {
 		rep.skipped(phase, name, p+" does not exist")
+		return
+	}
+	if link, target := intoSystemDir(h.FS, p); link != "" {
+		rep.failed(phase, name, fmt.Errorf("kept %s: %s is a symlink to the system directory %s", p, link, target),
+			"check "+link+" ('ls -l "+link+"') and remove what is yurtadm's by hand")
 		return
 	}
 	note := sizeNote(countFiles(h.FS.Path(p)))
@@ -150,14 +201,21 @@ func runRemoveKubeletFiles(d ResetData, phase string) error {
 	return nil
 }
 
-// cleanKubeletDir removes what is left in /var/lib/kubelet and keeps the
-// directory, as kubeadm reset does. It refuses while anything is mounted
-// below it: removing would reach into the mounted volumes.
+// cleanKubeletDir removes kubelet's own entries left in /var/lib/kubelet
+// (kubeletEntries) and keeps the directory, as kubeadm reset does; entries
+// it does not know stay and are named. It refuses while anything is mounted
+// below it (removing would reach into the mounted volumes), and when
+// /var/lib/kubelet leads through a symlink into a system directory.
 func cleanKubeletDir(d ResetData, phase string) {
 	h, rep := d.Host(), d.Report()
 	dir := constants.KubeletDir
 	name := "remove the rest of " + dir
-	entries, err := h.FS.ReadDir(dir)
+	if link, target := intoSystemDir(h.FS, dir); link != "" {
+		rep.failed(phase, name, fmt.Errorf("kept the rest of %s: %s is a symlink to the system directory %s", dir, link, target),
+			"check "+link+" ('ls -l "+link+"') and remove kubelet's entries by hand")
+		return
+	}
+	all, err := h.FS.ReadDir(dir)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		rep.skipped(phase, name, dir+" does not exist")
@@ -165,8 +223,26 @@ func cleanKubeletDir(d ResetData, phase string) {
 	case err != nil:
 		rep.failed(phase, name, fmt.Errorf("list %s: %w", dir, err), "rm -rf "+dir+"/*")
 		return
-	case len(entries) == 0:
-		rep.skipped(phase, name, dir+" is empty")
+	}
+	var entries []fs.DirEntry
+	var unknown []string
+	for _, e := range all {
+		if kubeletEntries[e.Name()] {
+			entries = append(entries, e)
+		} else {
+			unknown = append(unknown, path.Join(dir, e.Name()))
+		}
+	}
+	kept := ""
+	if len(unknown) > 0 {
+		kept = "; kept what is not known to be kubelet's: " + strings.Join(unknown, ", ")
+	}
+	if len(entries) == 0 {
+		if len(all) == 0 {
+			rep.skipped(phase, name, dir+" is empty")
+		} else {
+			rep.skipped(phase, name, "nothing of kubelet's in "+dir+kept)
+		}
 		return
 	}
 	files := 0
@@ -180,7 +256,7 @@ func cleanKubeletDir(d ResetData, phase string) {
 	}
 	what := fmt.Sprintf("the rest of %s (%s, %s)", dir, ents, plural(files, "file"))
 	if d.DryRun() {
-		rep.planned(phase, name, "would remove "+what)
+		rep.planned(phase, name, "would remove "+what+kept)
 		return
 	}
 	mounts, err := kubeletMounts(h.FS)
@@ -207,7 +283,7 @@ func cleanKubeletDir(d ResetData, phase string) {
 		rep.failed(phase, name, fmt.Errorf("remove the rest of %s: %w", dir, errors.Join(errs...)), "rm -rf "+dir+"/*")
 		return
 	}
-	rep.done(phase, name, "removed "+what)
+	rep.done(phase, name, "removed "+what+kept)
 }
 
 // dropInPaths are the drop-ins reset may remove when join says it wrote one.

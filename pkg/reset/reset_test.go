@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -786,4 +787,84 @@ func TestHostPath(t *testing.T) {
 	if got := hostPath(host.FS{Root: "/"}, "/var/lib/kubelet/x"); got != "/var/lib/kubelet/x" {
 		t.Errorf("hostPath with / = %q", got)
 	}
+}
+
+// reset follows /var/lib/kubelet through a symlink only to remove kubelet's
+// own entries: everything else in the target stays and is named; a link
+// into a system directory is not cleared at all, nor is anything of ours
+// reached through one.
+func TestResetDoesNotDeleteThroughSymlinksWhatIsNotOurs(t *testing.T) {
+	t.Run("kubelet dir on another disk", func(t *testing.T) {
+		e := newEnv(t)
+		plantJoined(t, e, plant{state: stateJSON(true)})
+		real := e.h.FS.Path("/data/kubelet")
+		if err := os.MkdirAll(real, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range []string{"pods/p1/x", "cpu_manager_state", "notes.txt", "backup/db.tar"} {
+			hosttest.WriteFile(t, e.h, "/data/kubelet/"+f, "x")
+		}
+		if err := os.RemoveAll(e.h.FS.Path(constants.KubeletDir)); err != nil {
+			t.Fatal(err)
+		}
+		// Relative, so that it resolves below the test's host root.
+		if err := os.Symlink("../../data/kubelet", e.h.FS.Path(constants.KubeletDir)); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.run("-f", "-o", "json"); err != nil && cmdutil.ExitCode(err) != cmdutil.ExitError {
+			t.Fatal(err)
+		}
+		for _, f := range []string{"notes.txt", "backup/db.tar"} {
+			if !e.exists("/data/kubelet/" + f) {
+				t.Errorf("/data/kubelet/%s (not kubelet's) was removed", f)
+			}
+		}
+		for _, f := range []string{"pods", "cpu_manager_state"} {
+			if e.exists("/data/kubelet/" + f) {
+				t.Errorf("kubelet's /data/kubelet/%s was kept", f)
+			}
+		}
+		st := findStep(t, e.report(), PhaseRemoveFiles+"/"+SubphaseKubelet, "remove the rest of "+constants.KubeletDir)
+		if !strings.Contains(st.Detail, "/var/lib/kubelet/notes.txt") || !strings.Contains(st.Detail, "/var/lib/kubelet/backup") {
+			t.Errorf("the report does not name the entries it kept: %+v", st)
+		}
+	})
+	t.Run("kubelet dir linked to /etc", func(t *testing.T) {
+		e := newEnv(t)
+		hosttest.WriteFile(t, e.h, "/etc/passwd", "root:x:0:0")
+		hosttest.WriteFile(t, e.h, "/etc/pods/keep", "x")
+		if err := os.MkdirAll(filepath.Dir(e.h.FS.Path(constants.KubeletDir)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink("../../etc", e.h.FS.Path(constants.KubeletDir)); err != nil {
+			t.Fatal(err)
+		}
+		err := e.run("-f", "-o", "json")
+		if cmdutil.ExitCode(err) != cmdutil.ExitError {
+			t.Errorf("exit %d, want %d (a step could not be done)", cmdutil.ExitCode(err), cmdutil.ExitError)
+		}
+		for _, f := range []string{"/etc/passwd", "/etc/pods/keep"} {
+			if !e.exists(f) {
+				t.Errorf("%s removed through /var/lib/kubelet -> /etc", f)
+			}
+		}
+		st := findStep(t, e.report(), PhaseRemoveFiles+"/"+SubphaseKubelet, "remove the rest of "+constants.KubeletDir)
+		if st.Status != statusFailed || !strings.Contains(st.Detail, "symlink to the system directory /etc") {
+			t.Errorf("step %+v", st)
+		}
+	})
+	t.Run("yurthub dir linked to /etc", func(t *testing.T) {
+		e := newEnv(t)
+		hosttest.WriteFile(t, e.h, "/etc/pki/ca.crt", "system CA")
+		if err := os.MkdirAll(filepath.Dir(e.h.FS.Path(constants.YurthubDir)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink("../../etc", e.h.FS.Path(constants.YurthubDir)); err != nil {
+			t.Fatal(err)
+		}
+		_ = e.run("-f")
+		if !e.exists("/etc/pki/ca.crt") {
+			t.Error("/etc/pki/ca.crt removed through /var/lib/yurthub -> /etc")
+		}
+	})
 }
