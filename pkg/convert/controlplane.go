@@ -6,6 +6,7 @@ package convert
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -15,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 
+	"github.com/yurtadm/yurtadm/pkg/cmdutil"
 	"github.com/yurtadm/yurtadm/pkg/constants"
 	"github.com/yurtadm/yurtadm/pkg/kube"
 )
@@ -124,9 +126,25 @@ func ensureClusterRole(ctx context.Context, kc kube.Interface, name string, rule
 	if equalJSON(got.Rules, want.Rules) {
 		return "unchanged", nil
 	}
+	if err := notOurs("ClusterRole", name, got.Labels); err != nil {
+		return "", err
+	}
 	got.Rules = want.Rules
 	_, err = api.Update(ctx, got, metav1.UpdateOptions{})
 	return "updated", err
+}
+
+// notOurs refuses to change an object this project did not create (it
+// lacks our managed-by label): someone else's binding could otherwise be
+// turned into another role. The error names the object and the fix.
+func notOurs(kind, name string, labels map[string]string) error {
+	if labels[LabelManagedBy] == ManagedBy {
+		return nil
+	}
+	return cmdutil.WithHint(fmt.Errorf("%s %s exists and was not created by yurtctl (no label %s=%s), and it differs from what convert needs: it was left as it is",
+		kind, name, LabelManagedBy, ManagedBy), cmdutil.ExitError,
+		fmt.Sprintf("look at it ('kubectl get %s %s -o yaml'); if it is a leftover, delete it and run convert again, otherwise keep it and grant what convert needs under another name",
+			strings.ToLower(kind), name))
 }
 
 // ensureClusterRoleBinding creates the ClusterRoleBinding name of the
@@ -148,6 +166,9 @@ func ensureClusterRoleBinding(ctx context.Context, kc kube.Interface, name, role
 	}
 	if equalJSON(got.Subjects, want.Subjects) && got.RoleRef == want.RoleRef {
 		return "unchanged", nil
+	}
+	if err := notOurs("ClusterRoleBinding", name, got.Labels); err != nil {
+		return "", err
 	}
 	if got.RoleRef != want.RoleRef { // roleRef is immutable
 		if err := api.Delete(ctx, want.Name, metav1.DeleteOptions{}); err != nil {

@@ -177,3 +177,37 @@ func TestEnsureYurtManagerAndRevertIt(t *testing.T) {
 		t.Errorf("%d Deployments left after revert", len(l.Items))
 	}
 }
+
+// An RBAC object of the same name that yurtctl did not create is never
+// changed: convert names it and the fix; the object stays as it was.
+func TestEnsureRBACLeavesOthersObjectsAlone(t *testing.T) {
+	c := fakeClients(t)
+	ctx := context.Background()
+	theirs := &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: YurthubClusterRole, Labels: map[string]string{"app.kubernetes.io/managed-by": "Helm"}},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "view"},
+		Subjects:   []rbacv1.Subject{{Kind: "Group", Name: "someone"}},
+	}
+	if _, err := c.Kube.RbacV1().ClusterRoleBindings().Create(ctx, theirs, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	role := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "other-role"}, Rules: []rbacv1.PolicyRule{{Verbs: []string{"get"}, APIGroups: []string{""}, Resources: []string{"pods"}}}}
+	if _, err := c.Kube.RbacV1().ClusterRoles().Create(ctx, role, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := EnsureControlPlane(ctx, c, ControlPlaneOptions{Namespace: "kube-system", NodePools: map[string]string{"edge": "Edge"}})
+	if err == nil || !strings.Contains(err.Error(), "ClusterRoleBinding yurt-hub exists and was not created by yurtctl") {
+		t.Fatalf("err %v", err)
+	}
+	got, err := c.Kube.RbacV1().ClusterRoleBindings().Get(ctx, YurthubClusterRole, metav1.GetOptions{})
+	if err != nil || got.RoleRef.Name != "view" || len(got.Subjects) != 1 || got.Subjects[0].Name != "someone" {
+		t.Errorf("their binding was changed: %+v %v", got, err)
+	}
+	if _, err := ensureClusterRole(ctx, c.Kube, "other-role", CSRApproverRules()); err == nil {
+		t.Error("a ClusterRole yurtctl did not create was rewritten")
+	}
+	r, _ := c.Kube.RbacV1().ClusterRoles().Get(ctx, "other-role", metav1.GetOptions{})
+	if len(r.Rules) != 1 || r.Rules[0].Resources[0] != "pods" {
+		t.Errorf("their role's rules changed: %+v", r.Rules)
+	}
+}
