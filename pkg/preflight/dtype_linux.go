@@ -3,32 +3,36 @@ package preflight
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"syscall"
 )
 
 // ProbeDType reports whether the filesystem of dir, a real path, fills in
 // d_type: it reads dir with getdents64 and looks at the type of its first
-// entry. An empty dir gets a probe file for the time of the reading. On xfs
-// formatted with ftype=0 the type is DT_UNKNOWN, and overlayfs refuses to
-// work on it.
+// entry other than "." and "..". It writes nothing: an empty dir is judged
+// by its parent's entry for it when both are on one filesystem; an empty
+// mount point cannot be judged and is an error (the check's warning). On
+// xfs formatted with ftype=0 the type is DT_UNKNOWN, and overlayfs refuses
+// to work on it.
 func ProbeDType(dir string) (bool, error) {
 	typ, found, err := readFirstEntryType(dir)
 	if err != nil {
 		return false, err
 	}
 	if !found {
-		f, err := os.CreateTemp(dir, ".yurtadm-dtype-probe-")
-		if err != nil {
-			return false, fmt.Errorf("create a probe file: %w", err)
+		parent := filepath.Dir(dir)
+		var ds, ps syscall.Stat_t
+		if err := syscall.Stat(dir, &ds); err != nil {
+			return false, &os.PathError{Op: "stat", Path: dir, Err: err}
 		}
-		name := f.Name()
-		f.Close()
-		defer os.Remove(name)
-		if typ, found, err = readFirstEntryType(dir); err != nil {
+		if err := syscall.Stat(parent, &ps); err != nil || ps.Dev != ds.Dev || parent == dir {
+			return false, fmt.Errorf("%s is an empty mount point: its d_type support cannot be seen without writing a file there", dir)
+		}
+		if typ, found, err = readFirstEntryType(parent); err != nil {
 			return false, err
 		}
 		if !found {
-			return false, fmt.Errorf("the probe file %s is not listed in %s", name, dir)
+			return false, fmt.Errorf("%s lists no entry, not even %s", parent, dir)
 		}
 	}
 	return typ != dtUnknown, nil

@@ -18,7 +18,7 @@ func TestProbeDTypeReal(t *testing.T) {
 		name  string
 		files []string
 	}{
-		{name: "empty dir: probe file"},
+		{name: "empty dir: judged by its parent's entry, nothing written"},
 		{name: "dir with a file", files: []string{"meta.db"}},
 		{name: "dir with a subdir", files: []string{"io.containerd.snapshotter.v1.overlayfs/"}},
 	}
@@ -37,6 +37,11 @@ func TestProbeDTypeReal(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
+			fi, err := os.Stat(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			before := fi.ModTime()
 			ok, err := ProbeDType(dir)
 			if err != nil || !ok {
 				t.Fatalf("ProbeDType(%s) = %v, %v; want true, nil", dir, ok, err)
@@ -46,7 +51,10 @@ func TestProbeDTypeReal(t *testing.T) {
 				t.Fatal(err)
 			}
 			if len(entries) != len(tc.files) {
-				t.Errorf("the probe left files behind: %v", entries)
+				t.Errorf("the probe changed the directory: %v", entries)
+			}
+			if fi, _ := os.Stat(dir); fi.ModTime().After(before) {
+				t.Errorf("the probe wrote into %s", dir)
 			}
 		})
 	}
