@@ -4,7 +4,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -95,9 +94,14 @@ func Run(args []string, s cmdutil.IOStreams) int {
 	if err == nil {
 		return cmdutil.ExitOK
 	}
-	if errors.Is(err, context.Canceled) {
-		err = &cmdutil.Error{Code: cmdutil.ExitError, Err: fmt.Errorf("interrupted: %w", err),
-			Hint: "the command was interrupted; run it again, or run 'yurtadm reset' to clean up"}
+	// A signal ends the command with ExitInterrupted, whatever error the
+	// step it stopped returned (a wait cut short is not a time-out).
+	if ctx.Err() != nil && cmdutil.ExitCode(err) != cmdutil.ExitInterrupted {
+		hint := cmdutil.Hint(err)
+		if hint == "" {
+			hint = "the command was interrupted; run it again, or run 'yurtadm reset' to clean up"
+		}
+		err = &cmdutil.Error{Code: cmdutil.ExitInterrupted, Err: fmt.Errorf("interrupted: %w", err), Hint: hint}
 	}
 	fmt.Fprintf(s.ErrOut, "error: %v\n", err)
 	if h := cmdutil.Hint(err); h != "" {

@@ -16,6 +16,10 @@ const (
 	ExitTimeout   = 4 // waited too long for a component
 	ExitAborted   = 5 // the user declined the prompt
 	ExitUnhealthy = 6 // yurtadm doctor found a failing check
+	// ExitInterrupted: SIGINT or SIGTERM stopped the command (128 + SIGINT,
+	// as shells report it); a join rolled back what it wrote, a reset
+	// finished the step it was in.
+	ExitInterrupted = 130
 )
 
 // Error is an error with an exit code and a hint the user can act on.

@@ -1,6 +1,7 @@
 package cmdutil
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -65,14 +66,26 @@ func ValidateOutput(o string) error {
 
 // Confirm asks a yes/no question on the terminal. It refuses to prompt when
 // stdin is not a terminal: the caller must pass --force (or --yes) instead.
-func Confirm(s IOStreams, question, forceFlag string) error {
+func Confirm(ctx context.Context, s IOStreams, question, forceFlag string) error {
 	if !IsTerminal(s.In) {
 		return Usagef("pass --"+forceFlag+" to run without a terminal",
 			"refusing to prompt: standard input is not a terminal")
 	}
 	fmt.Fprintf(s.ErrOut, "%s [y/N]: ", question)
+	answered := make(chan string, 1)
+	go func() {
+		var answer string
+		fmt.Fscanln(s.In, &answer)
+		answered <- answer
+	}()
 	var answer string
-	fmt.Fscanln(s.In, &answer)
+	select {
+	case answer = <-answered:
+	case <-ctx.Done():
+		// Ctrl-C at the prompt: nothing was done.
+		fmt.Fprintln(s.ErrOut)
+		return &Error{Code: ExitInterrupted, Err: fmt.Errorf("interrupted at the prompt: nothing was done")}
+	}
 	switch strings.ToLower(strings.TrimSpace(answer)) {
 	case "y", "yes":
 		return nil

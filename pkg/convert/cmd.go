@@ -175,7 +175,7 @@ func (d *runData) confirm(what string) error {
 		d.confirmed = true
 		return nil
 	}
-	if err := cmdutil.Confirm(d.io, what, flagYes); err != nil {
+	if err := cmdutil.Confirm(d.ctx, d.io, what, flagYes); err != nil {
 		return err
 	}
 	d.confirmed = true

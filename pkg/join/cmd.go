@@ -116,6 +116,15 @@ func NewCommandWithEnv(s cmdutil.IOStreams, env Env) *cobra.Command {
 		// A phase run alone (`yurtadm join phase X`) rolls back what it
 		// wrote when it fails, as the whole join does.
 		p.Run = func(c workflow.RunData) error {
+			// Interrupted (SIGINT, SIGTERM): start no further phase; the
+			// error rolls back what was written, as any failure does.
+			if err := c.(*joinData).Context().Err(); err != nil {
+				err = fmt.Errorf("interrupted before phase %s: %w", p.Name, err)
+				if runner.Options.FilterPhases != nil {
+					return rollback(c.(*joinData), err)
+				}
+				return err
+			}
 			err := run(c)
 			if err != nil && runner.Options.FilterPhases != nil {
 				return rollback(c.(*joinData), err)

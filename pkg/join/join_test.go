@@ -2,6 +2,7 @@ package join
 
 import (
 	"bytes"
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -191,13 +192,13 @@ func TestJoinWritesEverythingAndWaitsThroughYurthub(t *testing.T) {
 
 	// Files and modes: credentials 0600.
 	for p, want := range map[string]os.FileMode{
-		constants.CACertPath:             0o644,
-		constants.KubeletConfigFile:      0o644,
-		constants.KubeletFlagsEnvFile:    0o644,
-		constants.KubeletDropInFile:      0o644,
-		constants.YurthubManifest:        0o644,
-		constants.OpenYurtKubeletConfig:  0o600,
-		constants.JoinStateFile:          0o600,
+		constants.CACertPath:            0o644,
+		constants.KubeletConfigFile:     0o644,
+		constants.KubeletFlagsEnvFile:   0o644,
+		constants.KubeletDropInFile:     0o644,
+		constants.YurthubManifest:       0o644,
+		constants.OpenYurtKubeletConfig: 0o600,
+		constants.JoinStateFile:         0o600,
 	} {
 		if got := hh.mode(p); got != want {
 			t.Errorf("%s: mode %04o, want %04o", p, got, want)
@@ -725,5 +726,40 @@ func TestJoinWarnsWhenTheCAIsNotPinned(t *testing.T) {
 	}
 	if strings.Contains(errOut+hh.stdout.String(), strings.SplitN(testToken, ".", 2)[1]) {
 		t.Errorf("the token secret was printed")
+	}
+}
+
+// An interrupt (the command's context ends, as on SIGINT) while kubelet
+// starts: no later phase runs, what the join wrote is rolled back, and the
+// error says interrupted (the CLI maps it to exit 130), not a time-out.
+func TestJoinInterruptedRollsBack(t *testing.T) {
+	c := newCluster(t, testToken, true)
+	hh := newHarness(t, c)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	prev := hh.init.OnStart
+	hh.init.OnStart = func(s string) {
+		if prev != nil {
+			prev(s)
+		}
+		cancel()
+	}
+	cmd := NewCommandWithEnv(cmdutil.IOStreams{In: strings.NewReader(""), Out: &hh.stdout, ErrOut: &hh.stderr}, hh.env)
+	cmd.SetArgs(baseArgs(c))
+	cmd.SilenceUsage, cmd.SilenceErrors = true, true
+	err := cmd.ExecuteContext(ctx)
+	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "interrupted before phase wait-yurthub") {
+		t.Fatalf("err %v, want an interruption before wait-yurthub", err)
+	}
+	if cmdutil.ExitCode(err) == cmdutil.ExitTimeout {
+		t.Errorf("an interrupt reported as a time-out")
+	}
+	for _, p := range []string{constants.KubeletConfigFile, constants.YurthubManifest, constants.KubeletBootstrapConfig} {
+		if hh.h.FS.Exists(p) {
+			t.Errorf("%s left after the interrupted join", p)
+		}
+	}
+	if !strings.Contains(strings.Join(hh.init.CallLog(), ","), "stop") {
+		t.Errorf("kubelet was not stopped by the rollback: %v", hh.init.CallLog())
 	}
 }

@@ -189,6 +189,9 @@ func runWaitYurthub(d Data) error {
 	ctx, cancel := context.WithTimeout(d.Context(), d.Options().Timeout.Duration)
 	defer cancel()
 	last, err := yurthub.WaitHealthy(ctx, d.HTTP(), d.YurthubHealthzURL(), d.PollInterval())
+	if err != nil && d.Context().Err() != nil {
+		return fmt.Errorf("interrupted while waiting for yurthub (last: %s): %w", last, d.Context().Err())
+	}
 	if err != nil {
 		return &cmdutil.Error{Code: cmdutil.ExitTimeout,
 			Err: fmt.Errorf("yurthub did not become healthy within %s (last: %s)", d.Options().Timeout.Duration, last),
@@ -255,6 +258,9 @@ func runWaitReady(d Data) error {
 	// Ready as reported after kubelet's last restart: a Node left by an
 	// earlier join still says Ready=True from then.
 	last, err := yurthub.WaitNodeReady(ctx, client, name, d.KubeletStartedAt(), d.PollInterval())
+	if err != nil && d.Context().Err() != nil {
+		return fmt.Errorf("interrupted while waiting for Node %q (last: %s): %w", name, last, d.Context().Err())
+	}
 	if err != nil {
 		return &cmdutil.Error{Code: cmdutil.ExitTimeout,
 			Err:  fmt.Errorf("node %q was not Ready within %s (last: %s)", name, d.Options().Timeout.Duration, last),

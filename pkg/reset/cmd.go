@@ -48,7 +48,7 @@ type options struct {
 type deps struct {
 	newHost   func(root string) *host.Host
 	unmounter Unmounter
-	confirm   func(s cmdutil.IOStreams, question, forceFlag string) error
+	confirm   func(ctx context.Context, s cmdutil.IOStreams, question, forceFlag string) error
 	geteuid   func() int
 }
 

@@ -45,7 +45,7 @@ type resetData struct {
 	opts      *options
 	host      *host.Host
 	unmounter Unmounter
-	confirm   func(s cmdutil.IOStreams, question, forceFlag string) error
+	confirm   func(ctx context.Context, s cmdutil.IOStreams, question, forceFlag string) error
 	geteuid   func() int
 
 	state    *joinstate.State
@@ -84,7 +84,7 @@ func (d *resetData) Confirm() error {
 		return d.confirmErr
 	}
 	if !d.opts.force {
-		if err := d.confirm(d.streams, confirmQuestion, flagForce); err != nil {
+		if err := d.confirm(d.ctx, d.streams, confirmQuestion, flagForce); err != nil {
 			d.confirmErr = err
 			return err
 		}

@@ -53,12 +53,12 @@ func (e *env) run(args ...string) error {
 	cmd := newCommand(s, deps{
 		newHost:   func(string) *host.Host { return e.h },
 		unmounter: e.um,
-		confirm: func(s cmdutil.IOStreams, q, flag string) error {
+		confirm: func(ctx context.Context, s cmdutil.IOStreams, q, flag string) error {
 			e.asked++
 			if e.confirm != nil {
 				return e.confirm()
 			}
-			return cmdutil.Confirm(s, q, flag)
+			return cmdutil.Confirm(ctx, s, q, flag)
 		},
 		geteuid: func() int { return e.euid },
 	})
