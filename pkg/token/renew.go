@@ -25,7 +25,6 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	bootstrapapi "k8s.io/cluster-bootstrap/token/api"
@@ -37,6 +36,7 @@ import (
 	"github.com/yurtadm/yurtadm/pkg/constants"
 	"github.com/yurtadm/yurtadm/pkg/discovery"
 	"github.com/yurtadm/yurtadm/pkg/host"
+	"github.com/yurtadm/yurtadm/pkg/kube"
 )
 
 // Flag names.
@@ -85,7 +85,9 @@ const yurthubComm = "yurthub"
 
 // readClusterInfo is deps.clusterInfo on the real cluster.
 func readClusterInfo(ctx context.Context, cfg *rest.Config) (map[string]string, error) {
-	kc, err := kubernetes.NewForConfig(cfg)
+	// The project's client of a few API groups: the full clientset would
+	// link every API group into the binary for one GET.
+	kc, err := kube.New(cfg)
 	if err != nil {
 		return nil, err
 	}
