@@ -5,6 +5,8 @@ package cmdutil
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 )
 
 // Exit codes. Scripts may rely on them; docs/exit-codes.md lists them.
@@ -74,4 +76,16 @@ func Hint(err error) string {
 		err = e.Err
 	}
 	return ""
+}
+
+// ValidateHostRoot checks a --host-root value: an absolute path of an
+// existing directory (a node's root file system mounted elsewhere).
+func ValidateHostRoot(flag, root string) error {
+	if !filepath.IsAbs(root) {
+		return Usagef("pass an absolute directory, e.g. --"+flag+" /", "--%s %q is not absolute", flag, root)
+	}
+	if info, err := os.Stat(root); err != nil || !info.IsDir() {
+		return Usagef("pass an existing directory", "--%s %q is not a directory", flag, root)
+	}
+	return nil
 }

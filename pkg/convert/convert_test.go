@@ -476,3 +476,17 @@ func TestConvertJSONStdoutIsJSONAlone(t *testing.T) {
 		t.Errorf("the dry run's lines are not on stderr:\n%s", h.errOut.String())
 	}
 }
+
+func TestConvertRefusesAbsurdConcurrency(t *testing.T) {
+	m := readyNode("master", map[string]string{labelControlPlane: ""})
+	for _, v := range []string{"0", "100000000"} {
+		h := newCmdHarness(t, kubeadmConfig("v1.34.4"), &m)
+		err := h.run(false, "--concurrency", v, "--dry-run")
+		if cmdutil.ExitCode(err) != cmdutil.ExitUsage || !strings.Contains(err.Error(), "invalid --concurrency "+v) || !strings.Contains(cmdutil.Hint(err), "between 1 and 1000") {
+			t.Errorf("--concurrency %s: %v (exit %d)", v, err, cmdutil.ExitCode(err))
+		}
+		if w := writes(h.kc); len(w) != 0 {
+			t.Errorf("--concurrency %s wrote %v", v, w)
+		}
+	}
+}

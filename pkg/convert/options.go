@@ -39,6 +39,9 @@ var DefaultNodeImage = "docker.io/openyurt/yurtadm:" + version.Get().GitVersion
 // Defaults.
 const (
 	DefaultConcurrency = 20
+	// maxConcurrency bounds --concurrency: each worker holds a Job and a
+	// watch on the API server.
+	maxConcurrency     = 1000
 	DefaultNodeTimeout = 5 * time.Minute
 )
 
@@ -187,8 +190,8 @@ func (o *Options) validate(f *pflag.FlagSet, convert bool) error {
 	if errs := validation.IsDNS1123Label(o.Namespace); len(errs) > 0 {
 		return cmdutil.Usagef("pass a valid --"+flagNamespace, "invalid namespace %q: %s", o.Namespace, strings.Join(errs, "; "))
 	}
-	if o.Concurrency < 1 {
-		return cmdutil.Usagef("pass --concurrency 1 or more", "invalid --%s %d", flagConcurrency, o.Concurrency)
+	if o.Concurrency < 1 || o.Concurrency > maxConcurrency {
+		return cmdutil.Usagef(fmt.Sprintf("pass --concurrency between 1 and %d", maxConcurrency), "invalid --%s %d", flagConcurrency, o.Concurrency)
 	}
 	if o.Timeout <= 0 {
 		return cmdutil.Usagef("pass a positive duration such as 5m", "invalid --%s %s", flagTimeout, o.Timeout)

@@ -623,6 +623,8 @@ func TestJoinRefusesBadArgumentsWithUsageErrors(t *testing.T) {
 		{"every phase skipped", replaceFlag(baseArgs(c), "--skip-phases", all), []string{"skips every phase"}},
 		{"timeout too short", replaceFlag(baseArgs(c), "--timeout", "1ns"), []string{"--timeout 1ns is out of range", "between 1s and 24h0m0s"}},
 		{"timeout too long", replaceFlag(baseArgs(c), "--timeout", "1000000h"), []string{"--timeout 1000000h0m0s is out of range"}},
+		{"relative host root", append(baseArgs(c), "--host-root", "node/root"), []string{`--host-root "node/root" is not absolute`}},
+		{"missing host root", append(baseArgs(c), "--host-root", "/nonexistent/root"), []string{`--host-root "/nonexistent/root" is not a directory`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			hh := newHarness(t, c)

@@ -351,6 +351,11 @@ func (o *Options) Validate() error {
 	if err := yurthub.ValidateExtraArgs(o.YurthubExtraArgs); err != nil {
 		return cmdutil.Usagef("write each yurthubExtraArgs entry as --flag=value", "invalid yurthubExtraArgs entry: %v", err)
 	}
+	if o.HostRoot != "" {
+		if err := cmdutil.ValidateHostRoot(flagHostRoot, o.HostRoot); err != nil {
+			return err
+		}
+	}
 	if d := o.Timeout.Duration; d < minTimeout || d > maxTimeout {
 		return cmdutil.Usagef(fmt.Sprintf("pass a duration between %s and %s, such as 5m", minTimeout, maxTimeout),
 			"--%s %s is out of range", flagTimeout, d)

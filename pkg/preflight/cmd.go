@@ -1,9 +1,6 @@
 package preflight
 
 import (
-	"os"
-	"path/filepath"
-
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	utilversion "k8s.io/apimachinery/pkg/util/version"
@@ -118,11 +115,8 @@ func run(s cmdutil.IOStreams, o *cmdOptions, dp deps) error {
 			return cmdutil.Usagef("pass a lower-case DNS name, e.g. --"+flagNodeName+" edge-1", "--%s: %v", flagNodeName, err)
 		}
 	}
-	if !filepath.IsAbs(o.hostRoot) {
-		return cmdutil.Usagef("pass an absolute directory", "--%s %q is not absolute", flagHostRoot, o.hostRoot)
-	}
-	if info, err := os.Stat(o.hostRoot); err != nil || !info.IsDir() {
-		return cmdutil.Usagef("pass an existing directory", "--%s %q is not a directory", flagHostRoot, o.hostRoot)
+	if err := cmdutil.ValidateHostRoot(flagHostRoot, o.hostRoot); err != nil {
+		return err
 	}
 
 	checks := JoinChecks(dp.newHost(o.hostRoot), Options{

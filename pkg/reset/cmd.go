@@ -10,7 +10,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 
@@ -183,11 +182,8 @@ func newResetData(ctx context.Context, s cmdutil.IOStreams, o *options, dp deps)
 				" unix:///run/containerd/containerd.sock", "--%s: %v", flagCRISocket, err)
 		}
 	}
-	if !filepath.IsAbs(o.hostRoot) {
-		return nil, cmdutil.Usagef("pass an absolute directory", "--%s %q is not absolute", flagHostRoot, o.hostRoot)
-	}
-	if info, err := os.Stat(o.hostRoot); err != nil || !info.IsDir() {
-		return nil, cmdutil.Usagef("pass an existing directory", "--%s %q is not a directory", flagHostRoot, o.hostRoot)
+	if err := cmdutil.ValidateHostRoot(flagHostRoot, o.hostRoot); err != nil {
+		return nil, err
 	}
 	h := dp.newHost(o.hostRoot)
 	d := &resetData{ctx: ctx, streams: s, opts: o, host: h, unmounter: dp.unmounter,

@@ -17,7 +17,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -257,8 +256,8 @@ func runRenew(ctx context.Context, s cmdutil.IOStreams, o *options, dp deps) err
 	if o.timeout <= 0 {
 		return cmdutil.Usagef("pass a positive duration, e.g. --"+flagTimeout+" 30s", "--%s %s is not positive", flagTimeout, o.timeout)
 	}
-	if !filepath.IsAbs(o.hostRoot) {
-		return cmdutil.Usagef("pass an absolute directory", "--%s %q is not absolute", flagHostRoot, o.hostRoot)
+	if err := cmdutil.ValidateHostRoot(flagHostRoot, o.hostRoot); err != nil {
+		return err
 	}
 	token, err := readToken(s, o, dp)
 	if err != nil {
