@@ -137,7 +137,30 @@ func NewCommandWithEnv(s cmdutil.IOStreams, env Env) *cobra.Command {
 		return newJoinData(c, args, opts, s, env)
 	})
 	runner.BindToCommand(cmd)
+	phaseCommandNamesPhases(cmd)
 	return cmd
+}
+
+// phaseCommandNamesPhases makes `yurtadm join phase <unknown>` a usage
+// error that lists the phases (cobra said "unknown flag: --token", since
+// the phase command itself has no flags, or exited 1).
+func phaseCommandNamesPhases(join *cobra.Command) {
+	var names []string
+	for _, p := range phases(nil) {
+		names = append(names, p.Name)
+	}
+	for _, sc := range join.Commands() {
+		if sc.Name() != "phase" {
+			continue
+		}
+		sc.FParseErrWhitelist.UnknownFlags = true
+		sc.Args = func(_ *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return cmdutil.Usagef("the phases are: "+strings.Join(names, ", "), "unknown phase %q for 'yurtadm join phase'", args[0])
+			}
+			return cmdutil.Usagef("the phases are: "+strings.Join(names, ", "), "name the phase to run: yurtadm join phase <phase> [flags]")
+		}
+	}
 }
 
 func newJoinData(cmd *cobra.Command, args []string, opts *Options, s cmdutil.IOStreams, env Env) (*joinData, error) {

@@ -765,3 +765,14 @@ func TestJoinInterruptedRollsBack(t *testing.T) {
 		t.Errorf("kubelet was not stopped by the rollback: %v", hh.init.CallLog())
 	}
 }
+
+func TestJoinPhaseUnknownNamesThePhases(t *testing.T) {
+	c := newCluster(t, testToken, true)
+	for _, args := range [][]string{{"phase", "bogus", "--token", testToken}, {"phase", "bogus"}, {"phase"}} {
+		hh := newHarness(t, c)
+		err := hh.run(args...)
+		if cmdutil.ExitCode(err) != cmdutil.ExitUsage || !strings.Contains(cmdutil.Hint(err), "kubelet-files, yurthub") || strings.Contains(err.Error(), "unknown flag") {
+			t.Errorf("%q: %v (hint %q, exit %d)", args, err, cmdutil.Hint(err), cmdutil.ExitCode(err))
+		}
+	}
+}
