@@ -3,7 +3,8 @@
 #   1. the Debian packages the tests need      hack/install-deps.sh
 #   2. the real control-plane binaries         hack/tools.sh (cached outside the repo)
 #   3. go vet ./...
-#   4. unit tests: go test on every package but test/integration
+#   4. unit tests: go test on every package but test/integration, then each
+#      fuzz target for a bounded time
 #   5. real-cluster tests: go test -count=1 -v ./test/integration/...
 #      (etcd, kube-apiserver and kube-controller-manager on this machine,
 #      set up by kubeadm; see test/framework)
@@ -35,6 +36,14 @@ go vet ./...
 step "unit tests"
 mapfile -t unit < <(go list ./... | grep -v '/test/integration$')
 go test "${unit[@]}"
+
+# The fuzz targets (their corpus is checked in under testdata/fuzz), each
+# for a bounded time: YURTADM_FUZZTIME (default 10s).
+for target in "./templates FuzzRenderYurthub" "./pkg/cmdutil FuzzReadConfigFile" "./pkg/yurthub FuzzSetKubeconfigFlag"; do
+  set -- $target
+  step "fuzz $2 ($1) for ${YURTADM_FUZZTIME:-10s}"
+  go test -run '^$' -fuzz "^$2\$" -fuzztime "${YURTADM_FUZZTIME:-10s}" "$1"
+done
 
 step "integration tests against a real control plane"
 go test -count=1 -v -timeout 20m ./test/integration/...
