@@ -129,8 +129,17 @@ func WaitNodeReady(ctx context.Context, client kube.Interface, name string, sinc
 	return last, err
 }
 
-// NodeReady reports whether n is Ready with a heartbeat at or after since
-// (zero: any), and describes its state.
+// readySettle is how long after kubelet's restart a Ready that did not
+// transition since then is taken as holding (see NodeReady).
+const readySettle = 5 * time.Second
+
+// NodeReady reports whether n is Ready as the kubelet running since since
+// (zero: any kubelet) reported it, and describes its state. A restarted
+// kubelet's first reports are often NotReady ("CSINode is not yet
+// initialized") for a moment, after a heartbeat of the old Ready in the
+// same second: so a Ready counts when it became Ready in or after the
+// second of the restart, or, if it never went NotReady, once its heartbeat
+// is readySettle after the restart.
 func NodeReady(n *corev1.Node, since time.Time) (bool, string) {
 	for _, c := range n.Status.Conditions {
 		if c.Type != corev1.NodeReady {
@@ -140,9 +149,17 @@ func NodeReady(n *corev1.Node, since time.Time) (bool, string) {
 		if c.Status != corev1.ConditionTrue {
 			return false, state
 		}
-		if !since.IsZero() && c.LastHeartbeatTime.Time.Before(since.Truncate(time.Second)) {
+		if since.IsZero() {
+			return true, state
+		}
+		sec := since.Truncate(time.Second)
+		if c.LastHeartbeatTime.Time.Before(sec) {
 			return false, fmt.Sprintf("Ready=True but last reported %s, before kubelet's restart at %s",
 				c.LastHeartbeatTime.UTC().Format(time.RFC3339), since.UTC().Format(time.RFC3339))
+		}
+		if c.LastTransitionTime.Time.Before(sec) && c.LastHeartbeatTime.Time.Before(since.Add(readySettle)) {
+			return false, fmt.Sprintf("Ready=True since %s, before kubelet's restart at %s: waiting for the restarted kubelet's own report",
+				c.LastTransitionTime.UTC().Format(time.RFC3339), since.UTC().Format(time.RFC3339))
 		}
 		return true, state
 	}

@@ -121,3 +121,34 @@ func TestAnswersAndHealthy(t *testing.T) {
 		t.Errorf("Healthy on a closed port: %v %q", ok, state)
 	}
 }
+
+// A Ready heartbeat in the second of the restart that the old kubelet
+// sent does not count; the restarted kubelet's NotReady -> Ready does, and
+// so does a Ready that never blinked once readySettle has passed.
+func TestNodeReadyAfterRestartHolds(t *testing.T) {
+	restart := time.Date(2026, 12, 1, 10, 0, 0, 600e6, time.UTC)
+	at := func(d time.Duration) metav1.Time { return metav1.NewTime(restart.Truncate(time.Second).Add(d)) }
+	node := func(status corev1.ConditionStatus, heartbeat, transition metav1.Time) *corev1.Node {
+		return &corev1.Node{Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{
+			{Type: corev1.NodeReady, Status: status, LastHeartbeatTime: heartbeat, LastTransitionTime: transition}}}}
+	}
+	for _, tc := range []struct {
+		name string
+		n    *corev1.Node
+		want bool
+	}{
+		{"old kubelet's heartbeat in the restart's second", node(corev1.ConditionTrue, at(0), at(-time.Minute)), false},
+		{"heartbeat before the restart", node(corev1.ConditionTrue, at(-2*time.Second), at(-time.Minute)), false},
+		{"restarted kubelet's NotReady", node(corev1.ConditionFalse, at(time.Second), at(time.Second)), false},
+		{"Ready again after the restart's NotReady", node(corev1.ConditionTrue, at(2*time.Second), at(2*time.Second)), true},
+		{"Ready that never blinked, settled", node(corev1.ConditionTrue, at(6*time.Second), at(-time.Minute)), true},
+		{"Ready that never blinked, not settled yet", node(corev1.ConditionTrue, at(3*time.Second), at(-time.Minute)), false},
+	} {
+		if got, state := NodeReady(tc.n, restart); got != tc.want {
+			t.Errorf("%s: %v (%s), want %v", tc.name, got, state, tc.want)
+		}
+	}
+	if ok, _ := NodeReady(node(corev1.ConditionTrue, at(-time.Hour), at(-time.Hour)), time.Time{}); !ok {
+		t.Error("without a restart time any Ready counts")
+	}
+}
