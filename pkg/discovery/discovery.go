@@ -16,7 +16,6 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"regexp"
 	"strings"
 	"time"
 
@@ -29,6 +28,7 @@ import (
 	certutil "k8s.io/client-go/util/cert"
 	bootstrapapi "k8s.io/cluster-bootstrap/token/api"
 	"k8s.io/cluster-bootstrap/token/jws"
+	bootstraputil "k8s.io/cluster-bootstrap/token/util"
 	"k8s.io/kubernetes/cmd/kubeadm/app/util/pubkeypin"
 	"sigs.k8s.io/yaml"
 
@@ -46,8 +46,6 @@ const (
 	caHashHint              = "get the right hash on a control-plane node with: openssl x509 -pubkey -in /etc/kubernetes/pki/ca.crt | openssl rsa -pubin -outform der 2>/dev/null | openssl dgst -sha256 -hex | sed 's/^.* /sha256:/'"
 	defaultDiscoveryTimeout = 30 * time.Second
 )
-
-var tokenRE = regexp.MustCompile(`^([a-z0-9]{6})\.([a-z0-9]{16})$`)
 
 // Options says how to find and trust the cluster.
 type Options struct {
@@ -90,7 +88,8 @@ func (r *Result) TokenConfig(token string) *rest.Config {
 
 // ValidateToken checks a bootstrap token's format without revealing it.
 func ValidateToken(token string) error {
-	if !tokenRE.MatchString(token) {
+	// cluster-bootstrap's check compares in constant time.
+	if !bootstraputil.IsValidBootstrapToken(token) {
 		return cmdutil.Usagef("a token looks like abcdef.0123456789abcdef: 6 and 16 characters of [a-z0-9] joined by a dot; "+createTokenHint,
 			"invalid bootstrap token format (the value is not shown)")
 	}
@@ -188,8 +187,7 @@ func Discover(ctx context.Context, o Options) (*Result, error) {
 	if timeout <= 0 {
 		timeout = defaultDiscoveryTimeout
 	}
-	m := tokenRE.FindStringSubmatch(o.Token)
-	tokenID, tokenSecret := m[1], m[2]
+	tokenID, tokenSecret, _ := strings.Cut(o.Token, ".")
 
 	// 1. cluster-info, anonymously and without trusting the server yet.
 	insecure := &rest.Config{Host: server, Timeout: timeout, TLSClientConfig: rest.TLSClientConfig{Insecure: true}}

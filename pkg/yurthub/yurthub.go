@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"net/http"
 	"strings"
 	"time"
@@ -41,23 +42,9 @@ func KubeletKubeconfig() ([]byte, error) {
 
 // Poll calls cond every interval until it is true, returns an error, or ctx
 // ends (then it returns ctx's error).
+// It is apimachinery's wait.PollUntilContextCancel, first call at once.
 func Poll(ctx context.Context, interval time.Duration, cond func(context.Context) (bool, error)) error {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		ok, err := cond(ctx)
-		if err != nil {
-			return err
-		}
-		if ok {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
-		}
-	}
+	return wait.PollUntilContextCancel(ctx, interval, true, cond)
 }
 
 // get asks url once: its status and the start of its body, or the error
