@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 )
@@ -602,23 +603,19 @@ func PodReady(p *corev1.Pod) bool {
 // Poll calls cond every 250 ms until it returns true or timeout passes;
 // the error carries cond's last note.
 func Poll(ctx context.Context, timeout time.Duration, cond func() (bool, string)) error {
-	deadline := time.Now().Add(timeout)
 	last := ""
-	for {
+	err := wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, timeout, true, func(context.Context) (bool, error) {
 		ok, note := cond()
-		if ok {
-			return nil
-		}
 		last = note
-		if time.Now().After(deadline) {
-			return fmt.Errorf("not done after %s (last: %s)", timeout, last)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(250 * time.Millisecond):
-		}
+		return ok, nil
+	})
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		return ctx.Err()
 	}
+	return fmt.Errorf("not done after %s (last: %s)", timeout, last)
 }
 
 // Delete takes the cluster down and leaves the machine as it was: every

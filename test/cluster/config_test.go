@@ -1,10 +1,13 @@
 package cluster
 
 import (
+	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestNormalizeAssignsAddressesAndPools(t *testing.T) {
@@ -67,5 +70,21 @@ func TestKubeadmConfigCarriesTheDescription(t *testing.T) {
 		if !strings.Contains(cfg, want) {
 			t.Errorf("kubeadm config lacks %q:\n%s", want, cfg)
 		}
+	}
+}
+
+func TestPollReportsTheLastNote(t *testing.T) {
+	n := 0
+	err := Poll(context.Background(), 600*time.Millisecond, func() (bool, string) { n++; return false, fmt.Sprintf("try %d", n) })
+	if err == nil || !strings.Contains(err.Error(), "not done after 600ms (last: try ") || n < 2 {
+		t.Errorf("%v after %d tries", err, n)
+	}
+	if err := Poll(context.Background(), time.Second, func() (bool, string) { return true, "" }); err != nil {
+		t.Error(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := Poll(ctx, time.Second, func() (bool, string) { return false, "" }); err != context.Canceled {
+		t.Errorf("canceled: %v", err)
 	}
 }
