@@ -4,6 +4,7 @@
 #   containerd runc conntrack iptables socat ebtables containernetworking-plugins iproute2
 #                                the node harness (kubelet's runtime, networking and kubeadm's checks)
 #   time                         GNU time: the e2e measures yurtadm join's peak RSS with it
+#   procps                       sysctl: the multi-node harness sets and restores host sysctls
 # kmod is deliberately absent: this machine loads no kernel modules, what is
 # needed (overlay, bridge, veth, nf_tables) is built into the kernel.
 #
@@ -24,6 +25,7 @@ PACKAGES=(
   containernetworking-plugins
   iproute2
   time
+  procps
 )
 
 log() { echo "[install-deps] $*" >&2; }
