@@ -116,18 +116,26 @@ func WaitNodeReady(ctx context.Context, client kube.Interface, name string, sinc
 	return last, err
 }
 
-// readySettle is how long after kubelet's restart a Ready that did not
-// transition since then is taken as holding (see NodeReady).
-const readySettle = 5 * time.Second
+// readySettle is how long after kubelet's restart an ambiguous Ready (see
+// NodeReadyAt) is taken as holding: a restarted kubelet's NotReady comes
+// within about a second.
+const readySettle = 3 * time.Second
 
-// NodeReady reports whether n is Ready as the kubelet running since since
-// (zero: any kubelet) reported it, and describes its state. A restarted
-// kubelet's first reports are often NotReady ("CSINode is not yet
-// initialized") for a moment, after a heartbeat of the old Ready in the
-// same second: so a Ready counts when it became Ready in or after the
-// second of the restart, or, if it never went NotReady, once its heartbeat
-// is readySettle after the restart.
+// NodeReady is NodeReadyAt now.
 func NodeReady(n *corev1.Node, since time.Time) (bool, string) {
+	return NodeReadyAt(n, since, time.Now())
+}
+
+// NodeReadyAt reports whether n is Ready as the kubelet running since
+// since (zero: any kubelet) reported it, looked at at now, and describes
+// its state. Heartbeats have a resolution of a second, and a restarted
+// kubelet's first report is often NotReady ("CSINode is not yet
+// initialized") for a moment: a Ready heartbeat in the very second of the
+// restart may be the old kubelet's. So a Ready counts when it became Ready
+// in or after that second, when its heartbeat is from a later second, or,
+// still Ready, once readySettle has passed since the restart (kubelet
+// reports an unchanged status only every few minutes).
+func NodeReadyAt(n *corev1.Node, since, now time.Time) (bool, string) {
 	for _, c := range n.Status.Conditions {
 		if c.Type != corev1.NodeReady {
 			continue
@@ -144,7 +152,7 @@ func NodeReady(n *corev1.Node, since time.Time) (bool, string) {
 			return false, fmt.Sprintf("Ready=True but last reported %s, before kubelet's restart at %s",
 				c.LastHeartbeatTime.UTC().Format(time.RFC3339), since.UTC().Format(time.RFC3339))
 		}
-		if c.LastTransitionTime.Time.Before(sec) && c.LastHeartbeatTime.Time.Before(since.Add(readySettle)) {
+		if c.LastTransitionTime.Time.Before(sec) && !c.LastHeartbeatTime.Time.After(sec) && now.Before(since.Add(readySettle)) {
 			return false, fmt.Sprintf("Ready=True since %s, before kubelet's restart at %s: waiting for the restarted kubelet's own report",
 				c.LastTransitionTime.UTC().Format(time.RFC3339), since.UTC().Format(time.RFC3339))
 		}

@@ -123,8 +123,10 @@ func TestAnswersAndHealthy(t *testing.T) {
 }
 
 // A Ready heartbeat in the second of the restart that the old kubelet
-// sent does not count; the restarted kubelet's NotReady -> Ready does, and
-// so does a Ready that never blinked once readySettle has passed.
+// sent does not count at once; the restarted kubelet's NotReady -> Ready
+// does, a Ready heartbeat from a later second does, and an ambiguous Ready
+// does once readySettle has passed (kubelet does not re-report an
+// unchanged status for minutes).
 func TestNodeReadyAfterRestartHolds(t *testing.T) {
 	restart := time.Date(2026, 12, 1, 10, 0, 0, 600e6, time.UTC)
 	at := func(d time.Duration) metav1.Time { return metav1.NewTime(restart.Truncate(time.Second).Add(d)) }
@@ -132,19 +134,21 @@ func TestNodeReadyAfterRestartHolds(t *testing.T) {
 		return &corev1.Node{Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{
 			{Type: corev1.NodeReady, Status: status, LastHeartbeatTime: heartbeat, LastTransitionTime: transition}}}}
 	}
+	soon, later := restart.Add(500*time.Millisecond), restart.Add(readySettle+time.Second)
 	for _, tc := range []struct {
 		name string
 		n    *corev1.Node
+		now  time.Time
 		want bool
 	}{
-		{"old kubelet's heartbeat in the restart's second", node(corev1.ConditionTrue, at(0), at(-time.Minute)), false},
-		{"heartbeat before the restart", node(corev1.ConditionTrue, at(-2*time.Second), at(-time.Minute)), false},
-		{"restarted kubelet's NotReady", node(corev1.ConditionFalse, at(time.Second), at(time.Second)), false},
-		{"Ready again after the restart's NotReady", node(corev1.ConditionTrue, at(2*time.Second), at(2*time.Second)), true},
-		{"Ready that never blinked, settled", node(corev1.ConditionTrue, at(6*time.Second), at(-time.Minute)), true},
-		{"Ready that never blinked, not settled yet", node(corev1.ConditionTrue, at(3*time.Second), at(-time.Minute)), false},
+		{"old kubelet's heartbeat in the restart's second, just after", node(corev1.ConditionTrue, at(0), at(-time.Minute)), soon, false},
+		{"the same, once settled", node(corev1.ConditionTrue, at(0), at(-time.Minute)), later, true},
+		{"heartbeat before the restart", node(corev1.ConditionTrue, at(-2*time.Second), at(-time.Minute)), later, false},
+		{"restarted kubelet's NotReady", node(corev1.ConditionFalse, at(time.Second), at(time.Second)), later, false},
+		{"Ready again after the restart's NotReady", node(corev1.ConditionTrue, at(2*time.Second), at(2*time.Second)), soon, true},
+		{"restarted kubelet's Ready from a later second", node(corev1.ConditionTrue, at(time.Second), at(-time.Minute)), soon, true},
 	} {
-		if got, state := NodeReady(tc.n, restart); got != tc.want {
+		if got, state := NodeReadyAt(tc.n, restart, tc.now); got != tc.want {
 			t.Errorf("%s: %v (%s), want %v", tc.name, got, state, tc.want)
 		}
 	}
