@@ -118,14 +118,12 @@ func NewCommandWithEnv(s cmdutil.IOStreams, env Env) *cobra.Command {
 		p.Run = func(c workflow.RunData) error {
 			// Interrupted (SIGINT, SIGTERM): start no further phase; the
 			// error rolls back what was written, as any failure does.
-			if err := c.(*joinData).Context().Err(); err != nil {
+			err := c.(*joinData).Context().Err()
+			if err != nil {
 				err = fmt.Errorf("interrupted before phase %s: %w", p.Name, err)
-				if runner.Options.FilterPhases != nil {
-					return rollback(c.(*joinData), err)
-				}
-				return err
+			} else {
+				err = run(c)
 			}
-			err := run(c)
 			if err != nil && runner.Options.FilterPhases != nil {
 				return rollback(c.(*joinData), err)
 			}
@@ -145,10 +143,7 @@ func NewCommandWithEnv(s cmdutil.IOStreams, env Env) *cobra.Command {
 // error that lists the phases (cobra said "unknown flag: --token", since
 // the phase command itself has no flags, or exited 1).
 func phaseCommandNamesPhases(join *cobra.Command) {
-	var names []string
-	for _, p := range phases(nil) {
-		names = append(names, p.Name)
-	}
+	names := phaseNames()
 	for _, sc := range join.Commands() {
 		if sc.Name() != "phase" {
 			continue
@@ -221,13 +216,19 @@ func endpointArg(_ *cobra.Command, args []string) error {
 	return nil
 }
 
-// checkSkipPhases refuses --skip-phases names that are not phases, naming
-// the ones there are, and a list that would skip every phase.
-func checkSkipPhases(skip []string) error {
+// phaseNames are the join phases' names, in order.
+func phaseNames() []string {
 	var names []string
 	for _, p := range phases(nil) {
 		names = append(names, p.Name)
 	}
+	return names
+}
+
+// checkSkipPhases refuses --skip-phases names that are not phases, naming
+// the ones there are, and a list that would skip every phase.
+func checkSkipPhases(skip []string) error {
+	names := phaseNames()
 	known := sets.New(names...)
 	for _, s := range skip {
 		if !known.Has(s) {
