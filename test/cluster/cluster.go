@@ -344,7 +344,7 @@ func readSysctl(k string) string {
 // buildProjectBinaries builds the harness's own binaries into Dir/bin:
 // the pause image's binary, the web workload and mkimage.
 func (c *Cluster) buildProjectBinaries(ctx context.Context) error {
-	root, err := repoRoot()
+	root, err := RepoRoot()
 	if err != nil {
 		return err
 	}
@@ -365,7 +365,9 @@ func (c *Cluster) buildProjectBinaries(ctx context.Context) error {
 	return nil
 }
 
-func repoRoot() (string, error) {
+// RepoRoot is the yurtadm repository this process runs in (go test runs
+// in a package directory).
+func RepoRoot() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
 		return "", err

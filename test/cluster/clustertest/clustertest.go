@@ -100,7 +100,7 @@ func sameNodes(a, b *cluster.Config) bool {
 func buildYurtadm(c *cluster.Cluster) error {
 	bin := os.Getenv("YURTADM_E2E_YURTADM")
 	if bin == "" {
-		root, err := repoRoot()
+		root, err := cluster.RepoRoot()
 		if err != nil {
 			return err
 		}
@@ -113,19 +113,6 @@ func buildYurtadm(c *cluster.Cluster) error {
 		bin = filepath.Join(out, "yurtadm")
 	}
 	return c.SetYurtadm(bin)
-}
-
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for d := dir; d != "/"; d = filepath.Dir(d) {
-		if b, err := os.ReadFile(filepath.Join(d, "go.mod")); err == nil && strings.HasPrefix(string(b), "module github.com/yurtadm/yurtadm\n") {
-			return d, nil
-		}
-	}
-	return "", fmt.Errorf("not inside the yurtadm repository (from %s)", dir)
 }
 
 // Need skips t when the suite does not run and returns the cluster.
