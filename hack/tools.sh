@@ -18,6 +18,7 @@
 #   kube-proxy         for the multi-node harness's kube-proxy DaemonSet
 #   crictl             cri-tools, at the sigs.k8s.io/cri-tools version
 #   coredns            CoreDNS with kubeadm's Corefile plugins (test/tools/coredns)
+#   helm               the Helm CLI (test/tools/helm): convert installs OpenYurt's charts with it
 #   yurthub yurt-manager
 #                      OpenYurt, at the github.com/openyurtio/openyurt version
 #   yurtadm-upstream   OpenYurt's own yurtadm (for hack/bench.sh comparisons)
@@ -27,7 +28,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 MOD_DIR=$ROOT/test/tools
-DEFAULT_NAMES=(kube-apiserver kube-controller-manager kubeadm kubelet kube-scheduler kube-proxy crictl yurthub yurt-manager coredns)
+DEFAULT_NAMES=(kube-apiserver kube-controller-manager kubeadm kubelet kube-scheduler kube-proxy crictl yurthub yurt-manager coredns helm)
 RECIPE=1
 
 log() { echo "[tools] $*" >&2; }
@@ -38,6 +39,7 @@ package() {
   case $1 in
     kube-apiserver | kube-controller-manager | kube-scheduler | kube-proxy | kubelet | kubeadm) echo "k8s.io/kubernetes/cmd/$1" ;;
     coredns) echo github.com/yurtadm/yurtadm/test/tools/coredns ;;
+    helm) echo helm.sh/helm/v3/cmd/helm ;;
     crictl) echo sigs.k8s.io/cri-tools/cmd/crictl ;;
     yurthub | yurt-manager) echo "github.com/openyurtio/openyurt/cmd/$1" ;;
     yurtadm-upstream) echo github.com/openyurtio/openyurt/cmd/yurtadm ;;
@@ -52,6 +54,7 @@ module() {
     crictl) echo sigs.k8s.io/cri-tools ;;
     yurt*) echo github.com/openyurtio/openyurt ;;
     coredns) echo github.com/coredns/coredns ;;
+    helm) echo helm.sh/helm/v3 ;;
   esac
 }
 
@@ -59,6 +62,7 @@ module() {
 moddir() {
   case $1 in
     coredns) echo "$MOD_DIR/coredns" ;;
+    helm) echo "$MOD_DIR/helm" ;;
     *) echo "$MOD_DIR" ;;
   esac
 }
@@ -127,6 +131,9 @@ ldflags() {
     coredns)
       flags+=" -X github.com/coredns/coredns/coremain.GitCommit=${commit:-unknown}"
       ;;
+    helm)
+      flags+=" -X helm.sh/helm/v3/internal/version.version=$v -X helm.sh/helm/v3/internal/version.gitCommit=${commit:-unknown} -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
+      ;;
     yurt*)
       local p=github.com/openyurtio/openyurt/pkg/projectinfo
       flags+=" -X $p.gitVersion=$v -X $p.buildDate=$t -X $p.gitCommit=${commit:-unknown}"
@@ -142,6 +149,7 @@ check() {
   case $1 in
     kubeadm) out=$("$2" version -o short) ;;
     kube-* | kubelet) out=$("$2" --version) ;;
+    helm) out=$("$2" version --short) ;;
     *) return 0 ;;
   esac
   [[ $out == *"$v"* ]] || die "$1 reports '$out', want $v"

@@ -72,11 +72,16 @@ const (
 
 // Labels and annotations.
 const (
-	LabelEdgeWorker         = "openyurt.io/is-edge-worker"
-	LabelNodePool           = "apps.openyurt.io/nodepool"
-	AnnotationAutonomy      = "node.beta.openyurt.io/autonomy"
-	AnnotationAutonomyOld   = "node.beta.alibabacloud.com/autonomy"
-	AnnotationAutonomyDur   = "node.openyurt.io/autonomy-duration"
+	LabelEdgeWorker       = "openyurt.io/is-edge-worker"
+	LabelNodePool         = "apps.openyurt.io/nodepool"
+	AnnotationAutonomy    = "node.beta.openyurt.io/autonomy"
+	AnnotationAutonomyOld = "node.beta.alibabacloud.com/autonomy"
+	AnnotationAutonomyDur = "node.openyurt.io/autonomy-duration"
+	// YurthubStaticSet and YurthubCloudStaticSet are the YurtStaticSets
+	// of OpenYurt's yurthub chart; the YurtStaticSet controller keeps each
+	// template in the ConfigMap yurt-static-set-<name>.
+	YurthubStaticSet        = "yurt-hub"
+	YurthubCloudStaticSet   = "yurt-hub-cloud"
 	YurthubConfigMap        = "yurt-hub-cfg"
 	DefaultNamespace        = "kube-system"
 	NodeTypeEdge            = "edge"

@@ -45,6 +45,8 @@ type Env struct {
 	// MessageGrace is how long a finished Job waits for its pod's result.
 	MessageGrace time.Duration
 	NodeStep     nodestep.EnvFunc
+	// RunHelm runs the helm CLI (default ExecHelm).
+	RunHelm func(ctx context.Context, bin string, args []string) (stdout, stderr []byte, err error)
 }
 
 // DefaultEnv is the real cluster.
@@ -81,15 +83,16 @@ type runData struct {
 	result cmdutil.IOStreams // where -o json's result goes
 	env    Env
 
-	mu        sync.Mutex
-	clients   *Clients
-	plan      *Plan
-	lock      *Lock
-	confirmed bool
-	results   []NodeResult
-	report    []ReportLine
-	failed    []string
-	version   string
+	mu         sync.Mutex
+	clients    *Clients
+	restConfig *rest.Config
+	plan       *Plan
+	lock       *Lock
+	confirmed  bool
+	results    []NodeResult
+	report     []ReportLine
+	failed     []string
+	version    string
 }
 
 func (d *runData) logf(phase, format string, a ...any) { d.io.Logf(phase, format, a...) }
@@ -136,8 +139,20 @@ func (d *runData) Clients() (Clients, error) {
 	if err != nil {
 		return Clients{}, err
 	}
-	d.clients = &c
+	d.clients, d.restConfig = &c, cfg
 	return c, nil
+}
+
+// NodeClients talk to the API server as the node name (the admin
+// impersonates system:node:<name> in group system:nodes), for what only a
+// node may change on itself.
+func (d *runData) NodeClients(name string) (Clients, error) {
+	if _, err := d.Clients(); err != nil {
+		return Clients{}, err
+	}
+	cfg := rest.CopyConfig(d.restConfig)
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: "system:node:" + name, Groups: []string{"system:nodes", "system:authenticated"}}
+	return d.env.NewClients(cfg)
 }
 
 // Lock takes the cluster-wide lock once (not in dry-run).

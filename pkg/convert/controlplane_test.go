@@ -1,11 +1,19 @@
 package convert
 
 import (
+	"archive/tar"
+	"archive/zip"
+	"bytes"
+	"compress/gzip"
 	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -14,6 +22,7 @@ import (
 	dynamicfake "k8s.io/client-go/dynamic/fake"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
+	"sigs.k8s.io/yaml"
 
 	"github.com/yurtadm/yurtadm/pkg/constants"
 )
@@ -23,6 +32,7 @@ func fakeClients(t *testing.T) Clients {
 	sleep = func() <-chan time.Time { return time.After(time.Millisecond) }
 	dc := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), map[schema.GroupVersionResource]string{
 		crdGVR: "CustomResourceDefinitionList", nodePoolGVR: "NodePoolList",
+		{Group: "raven.openyurt.io", Version: "v1beta1", Resource: "gateways"}: "GatewayList",
 	})
 	// The API server marks a new CRD Established; the fake must do it.
 	dc.PrependReactor("create", "customresourcedefinitions", func(a k8stesting.Action) (bool, runtime.Object, error) {
@@ -41,173 +51,404 @@ func results(actions []Action) string {
 	return strings.Join(s, "; ")
 }
 
-func TestEnsureControlPlaneIsIdempotent(t *testing.T) {
-	c := fakeClients(t)
+// legacyFixture is what an earlier convert made by hand, plus an object of
+// someone else's with a chart's name.
+func legacyFixture(t *testing.T, c Clients, ns string) {
+	t.Helper()
 	ctx := context.Background()
-	opts := ControlPlaneOptions{Namespace: "kube-system", NodePools: map[string]string{"edge": "Edge"}}
-
-	first, err := EnsureControlPlane(ctx, c, opts)
-	if err != nil {
-		t.Fatal(err)
+	ours := metav1.ObjectMeta{Labels: map[string]string{LabelManagedBy: ManagedBy}}
+	mk := func(name, namespace string) metav1.ObjectMeta {
+		m := *ours.DeepCopy()
+		m.Name, m.Namespace = name, namespace
+		return m
 	}
-	want := "CustomResourceDefinition nodepools.apps.openyurt.io created; ClusterRole yurt-hub created; ClusterRoleBinding yurt-hub created; ConfigMap kube-system/yurt-hub-cfg created; NodePool edge created"
-	if got := results(first); got != want {
-		t.Errorf("first run:\n got %s\nwant %s", got, want)
-	}
-	second, err := EnsureControlPlane(ctx, c, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := results(second); strings.Contains(got, "created") || strings.Contains(got, "updated") {
-		t.Errorf("second run changed something: %s", got)
-	}
-
-	// Someone trimmed the role: the next run puts the rules back.
-	cr, _ := c.Kube.RbacV1().ClusterRoles().Get(ctx, YurthubClusterRole, metav1.GetOptions{})
-	cr.Rules = cr.Rules[:1]
-	c.Kube.RbacV1().ClusterRoles().Update(ctx, cr, metav1.UpdateOptions{})
-	third, err := EnsureControlPlane(ctx, c, opts)
-	if err != nil || !strings.Contains(results(third), "ClusterRole yurt-hub updated") {
-		t.Errorf("third run: %s %v", results(third), err)
-	}
-
-	crb, _ := c.Kube.RbacV1().ClusterRoleBindings().Get(ctx, YurthubClusterRole, metav1.GetOptions{})
-	if len(crb.Subjects) != 1 || crb.Subjects[0].Kind != rbacv1.GroupKind || crb.Subjects[0].Name != "system:nodes" {
-		t.Errorf("binding subjects: %+v", crb.Subjects)
-	}
-	cm, err := c.Kube.CoreV1().ConfigMaps("kube-system").Get(ctx, constants.YurthubConfigMap, metav1.GetOptions{})
-	if err != nil || cm.Labels[LabelManagedBy] != ManagedBy {
-		t.Errorf("yurt-hub-cfg: %v %v", cm, err)
-	}
-	np, err := c.Dynamic.Resource(nodePoolGVR).Get(ctx, "edge", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if typ, _, _ := unstructured.NestedString(np.Object, "spec", "type"); typ != "Edge" {
-		t.Errorf("nodepool type %q", typ)
+	kc := c.Kube.(*fake.Clientset)
+	for _, err := range []error{
+		create(kc.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{ObjectMeta: mk(yurtManagerName, ""),
+			RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "cluster-admin"}}, metav1.CreateOptions{})),
+		create(kc.RbacV1().ClusterRoles().Create(ctx, &rbacv1.ClusterRole{ObjectMeta: mk(CSRApproverClusterRole, "")}, metav1.CreateOptions{})),
+		create(kc.RbacV1().ClusterRoles().Create(ctx, &rbacv1.ClusterRole{ObjectMeta: mk(YurthubClusterRole, "")}, metav1.CreateOptions{})),
+		create(kc.CoreV1().ConfigMaps(ns).Create(ctx, &corev1.ConfigMap{ObjectMeta: mk(constants.YurthubConfigMap, ns)}, metav1.CreateOptions{})),
+		// Not ours: an operator's binding of the chart's name.
+		create(kc.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: YurthubClusterRole},
+			RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "view"}}, metav1.CreateOptions{})),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
-func TestEnsureControlPlaneKeepsOperatorsConfigMap(t *testing.T) {
-	c := fakeClients(t)
+func create[T any](_ T, err error) error { return err }
+
+// dynamicOver serves the typed fake's objects through a dynamic fake, as
+// migrateLegacy reads them.
+func dynamicOver(t *testing.T, kc *fake.Clientset) *dynamicfake.FakeDynamicClient {
+	t.Helper()
+	var objs []runtime.Object
+	add := func(kind, apiVersion string, list any) {
+		data, _ := json.Marshal(list)
+		var l struct {
+			Items []map[string]any `json:"items"`
+		}
+		_ = json.Unmarshal(data, &l)
+		for _, it := range l.Items {
+			it["kind"], it["apiVersion"] = kind, apiVersion
+			objs = append(objs, &unstructured.Unstructured{Object: it})
+		}
+	}
 	ctx := context.Background()
-	if _, err := EnsureControlPlane(ctx, c, ControlPlaneOptions{Namespace: "kube-system"}); err != nil {
-		t.Fatal(err)
-	}
-	cm, _ := c.Kube.CoreV1().ConfigMaps("kube-system").Get(ctx, constants.YurthubConfigMap, metav1.GetOptions{})
-	cm.Data["cache_agents"] = "*"
-	c.Kube.CoreV1().ConfigMaps("kube-system").Update(ctx, cm, metav1.UpdateOptions{})
-	if _, err := EnsureControlPlane(ctx, c, ControlPlaneOptions{Namespace: "kube-system"}); err != nil {
-		t.Fatal(err)
-	}
-	cm, _ = c.Kube.CoreV1().ConfigMaps("kube-system").Get(ctx, constants.YurthubConfigMap, metav1.GetOptions{})
-	if cm.Data["cache_agents"] != "*" {
-		t.Errorf("the operator's cache_agents was overwritten")
-	}
+	crbs, _ := kc.RbacV1().ClusterRoleBindings().List(ctx, metav1.ListOptions{})
+	add("ClusterRoleBinding", "rbac.authorization.k8s.io/v1", crbs)
+	crs, _ := kc.RbacV1().ClusterRoles().List(ctx, metav1.ListOptions{})
+	add("ClusterRole", "rbac.authorization.k8s.io/v1", crs)
+	cms, _ := kc.CoreV1().ConfigMaps("").List(ctx, metav1.ListOptions{})
+	add("ConfigMap", "v1", cms)
+	return dynamicfake.NewSimpleDynamicClient(runtime.NewScheme(), objs...)
 }
 
-// yurt-manager: what convert deploys runs only the CSR approver (the other
-// controllers need CRDs convert does not install), its per-controller
-// ServiceAccount may approve yurthub's CSRs, a second run changes nothing,
-// and revert's object list removes all of it.
-func TestEnsureYurtManagerAndRevertIt(t *testing.T) {
+func TestMigrateLegacyHandsOversAndDeletesOnlyOurs(t *testing.T) {
 	c := fakeClients(t)
-	ctx := context.Background()
-	first, err := EnsureYurtManager(ctx, c, "kube-system", "openyurt/yurt-manager:v1.7.0")
+	legacyFixture(t, c, "kube-system")
+	dc := dynamicOver(t, c.Kube.(*fake.Clientset))
+	rendered := map[string][]manifestObject{}
+	for release, objs := range map[string][]string{
+		ReleaseYurthub:     {"ClusterRole/" + YurthubClusterRole, "ClusterRoleBinding/" + YurthubClusterRole, "ConfigMap/" + constants.YurthubConfigMap},
+		ReleaseYurtManager: {"ServiceAccount/" + yurtManagerName, "Deployment/" + yurtManagerName},
+	} {
+		for _, o := range objs {
+			kind, name, _ := strings.Cut(o, "/")
+			var m manifestObject
+			m.Kind, m.Metadata.Name = kind, name
+			rendered[release] = append(rendered[release], m)
+		}
+	}
+	actions, err := migrateLegacy(context.Background(), dc, "kube-system", rendered)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "ServiceAccount kube-system/yurt-manager created; ClusterRoleBinding yurt-manager created; ClusterRole yurtctl:yurt-manager-csr-approver created; ClusterRoleBinding yurtctl:yurt-manager-csr-approver created; Deployment kube-system/yurt-manager created"
-	if got := results(first); got != want {
-		t.Errorf("first run:\n got %s\nwant %s", got, want)
-	}
-	second, err := EnsureYurtManager(ctx, c, "kube-system", "openyurt/yurt-manager:v1.7.0")
-	if err != nil || strings.Contains(results(second), "created") || strings.Contains(results(second), "updated") {
-		t.Errorf("second run: %s %v", results(second), err)
-	}
-	// Someone trimmed the approver's role: the next run puts it back.
-	trimmed, _ := c.Kube.RbacV1().ClusterRoles().Get(ctx, CSRApproverClusterRole, metav1.GetOptions{})
-	trimmed.Rules = trimmed.Rules[:1]
-	c.Kube.RbacV1().ClusterRoles().Update(ctx, trimmed, metav1.UpdateOptions{})
-	third, err := EnsureYurtManager(ctx, c, "kube-system", "openyurt/yurt-manager:v1.7.0")
-	if err != nil || !strings.Contains(results(third), "ClusterRole yurtctl:yurt-manager-csr-approver updated") {
-		t.Errorf("third run: %s %v", results(third), err)
-	}
-	dep, err := c.Kube.AppsV1().Deployments("kube-system").Get(ctx, yurtManagerName, metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctr := dep.Spec.Template.Spec.Containers[0]
-	args := strings.Join(ctr.Args, " ")
-	for _, w := range []string{"--controllers=csr-approver-controller", "--disable-independent-webhooks=*", "--working-namespace=kube-system", "--health-probe-addr=:10272"} {
-		if !strings.Contains(args, w) {
-			t.Errorf("yurt-manager args %q lack %s", args, w)
+	got := results(actions)
+	for _, want := range []string{
+		"ClusterRoleBinding yurt-manager deleted (the chart does not have it)",
+		"ClusterRole " + CSRApproverClusterRole + " deleted",
+		"ConfigMap kube-system/yurt-hub-cfg handed to Helm release kube-system/yurthub",
+		"ClusterRole yurt-hub handed to Helm release kube-system/yurthub",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("migration did not say %q: %s", want, got)
 		}
 	}
-	if ctr.ReadinessProbe == nil || ctr.ReadinessProbe.HTTPGet.Port.IntValue() != yurtManagerHealthPort {
-		t.Errorf("readiness probe %+v", ctr.ReadinessProbe)
+	if strings.Contains(got, "ClusterRoleBinding yurt-hub") {
+		t.Errorf("the operator's ClusterRoleBinding yurt-hub was touched: %s", got)
 	}
-	crb, err := c.Kube.RbacV1().ClusterRoleBindings().Get(ctx, CSRApproverClusterRole, metav1.GetOptions{})
-	if err != nil || len(crb.Subjects) != 1 || crb.Subjects[0].Name != "yurt-manager-csr-approver-controller" || crb.Subjects[0].Namespace != "kube-system" {
-		t.Fatalf("csr approver binding %+v %v", crb, err)
+	crbGVR := schema.GroupVersionResource{Group: "rbac.authorization.k8s.io", Version: "v1", Resource: "clusterrolebindings"}
+	if _, err := dc.Resource(crbGVR).Get(context.Background(), yurtManagerName, metav1.GetOptions{}); err == nil {
+		t.Error("the cluster-admin binding of the old yurt-manager is still there")
 	}
-	cr, _ := c.Kube.RbacV1().ClusterRoles().Get(ctx, CSRApproverClusterRole, metav1.GetOptions{})
-	var signers []string
-	for _, r := range cr.Rules {
-		if len(r.Resources) == 1 && r.Resources[0] == "signers" {
-			signers = r.ResourceNames
-		}
+	op, err := dc.Resource(crbGVR).Get(context.Background(), YurthubClusterRole, metav1.GetOptions{})
+	if err != nil || len(op.GetAnnotations()) != 0 || op.GetLabels()[LabelManagedBy] != "" {
+		t.Errorf("the operator's binding changed: %v %v %v", err, op.GetLabels(), op.GetAnnotations())
 	}
-	if strings.Join(signers, ",") != "kubernetes.io/kube-apiserver-client,kubernetes.io/kubelet-serving" {
-		t.Errorf("the approver may approve for signers %v", signers)
+	cm, err := dc.Resource(schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}).Namespace("kube-system").Get(context.Background(), constants.YurthubConfigMap, metav1.GetOptions{})
+	if err != nil || cm.GetLabels()[LabelManagedBy] != "Helm" || cm.GetAnnotations()["meta.helm.sh/release-name"] != ReleaseYurthub ||
+		cm.GetAnnotations()["meta.helm.sh/release-namespace"] != "kube-system" {
+		t.Errorf("yurt-hub-cfg not handed to Helm: %v %v %v", err, cm.GetLabels(), cm.GetAnnotations())
 	}
-
-	for _, o := range controlPlaneObjects("kube-system") {
-		if _, err := o.delete(ctx, c); err != nil {
-			t.Errorf("revert %s %s: %v", o.kind, o.name, err)
-		}
-	}
-	if l, _ := c.Kube.RbacV1().ClusterRoleBindings().List(ctx, metav1.ListOptions{}); len(l.Items) != 0 {
-		t.Errorf("%d ClusterRoleBindings left after revert", len(l.Items))
-	}
-	if l, _ := c.Kube.RbacV1().ClusterRoles().List(ctx, metav1.ListOptions{}); len(l.Items) != 0 {
-		t.Errorf("%d ClusterRoles left after revert", len(l.Items))
-	}
-	if l, _ := c.Kube.AppsV1().Deployments("kube-system").List(ctx, metav1.ListOptions{}); len(l.Items) != 0 {
-		t.Errorf("%d Deployments left after revert", len(l.Items))
+	// A second run finds nothing of ours left to migrate.
+	again, err := migrateLegacy(context.Background(), dc, "kube-system", rendered)
+	if err != nil || len(again) != 0 {
+		t.Errorf("second migration: %v %s", err, results(again))
 	}
 }
 
-// An RBAC object of the same name that yurtctl did not create is never
-// changed: convert names it and the fix; the object stays as it was.
-func TestEnsureRBACLeavesOthersObjectsAlone(t *testing.T) {
+const chartCRDs = `# Source: yurt-manager/crds/a.yaml
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: nodepools.apps.openyurt.io
+spec:
+  group: apps.openyurt.io
+  names: {kind: NodePool, plural: nodepools}
+  scope: Cluster
+  versions:
+  - {name: v1beta2, served: true, storage: true, schema: {openAPIV3Schema: {type: object}}}
+  conversion:
+    strategy: Webhook
+    webhook:
+      conversionReviewVersions: [v1beta1]
+      clientConfig: {service: {namespace: kube-system, name: yurt-manager-webhook-service, path: /convert}}
+---
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: gateways.raven.openyurt.io
+spec:
+  group: raven.openyurt.io
+  names: {kind: Gateway, plural: gateways}
+  scope: Cluster
+  versions:
+  - {name: v1beta1, served: true, storage: true}
+`
+
+func TestEnsureCRDsCreatesUpdatesOursKeepsOthers(t *testing.T) {
 	c := fakeClients(t)
 	ctx := context.Background()
-	theirs := &rbacv1.ClusterRoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: YurthubClusterRole, Labels: map[string]string{"app.kubernetes.io/managed-by": "Helm"}},
-		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "view"},
-		Subjects:   []rbacv1.Subject{{Kind: "Group", Name: "someone"}},
-	}
-	if _, err := c.Kube.RbacV1().ClusterRoleBindings().Create(ctx, theirs, metav1.CreateOptions{}); err != nil {
+	api := c.Dynamic.Resource(crdGVR)
+	// Ours from an earlier convert: schemaless, with a caBundle yurt-manager wrote.
+	old := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+		"metadata": map[string]any{"name": NodePoolCRDName, "labels": map[string]any{LabelManagedBy: ManagedBy}},
+		"spec": map[string]any{"group": "apps.openyurt.io", "conversion": map[string]any{"strategy": "Webhook",
+			"webhook": map[string]any{"clientConfig": map[string]any{"caBundle": "Q0E="}}}},
+		"status": map[string]any{"conditions": []any{map[string]any{"type": "Established", "status": "True"}}},
+	}}
+	if _, err := api.Create(ctx, old, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	role := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "other-role"}, Rules: []rbacv1.PolicyRule{{Verbs: []string{"get"}, APIGroups: []string{""}, Resources: []string{"pods"}}}}
-	if _, err := c.Kube.RbacV1().ClusterRoles().Create(ctx, role, metav1.CreateOptions{}); err != nil {
+	// Someone else's.
+	other := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+		"metadata": map[string]any{"name": "gateways.raven.openyurt.io"}, "spec": map[string]any{"group": "raven.openyurt.io"},
+	}}
+	if _, err := api.Create(ctx, other, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	_, err := EnsureControlPlane(ctx, c, ControlPlaneOptions{Namespace: "kube-system", NodePools: map[string]string{"edge": "Edge"}})
-	if err == nil || !strings.Contains(err.Error(), "ClusterRoleBinding yurt-hub exists and was not created by yurtctl") {
-		t.Fatalf("err %v", err)
+	actions, err := ensureCRDs(ctx, c.Dynamic, []byte(chartCRDs))
+	if err != nil {
+		t.Fatal(err)
 	}
-	got, err := c.Kube.RbacV1().ClusterRoleBindings().Get(ctx, YurthubClusterRole, metav1.GetOptions{})
-	if err != nil || got.RoleRef.Name != "view" || len(got.Subjects) != 1 || got.Subjects[0].Name != "someone" {
-		t.Errorf("their binding was changed: %+v %v", got, err)
+	if got, want := results(actions), "CustomResourceDefinition nodepools.apps.openyurt.io updated; CustomResourceDefinition gateways.raven.openyurt.io kept (not created by yurtctl)"; got != want {
+		t.Errorf("first run: %s, want %s", got, want)
 	}
-	if _, err := ensureClusterRole(ctx, c.Kube, "other-role", CSRApproverRules()); err == nil {
-		t.Error("a ClusterRole yurtctl did not create was rewritten")
+	np, _ := api.Get(ctx, NodePoolCRDName, metav1.GetOptions{})
+	if ca, _, _ := unstructured.NestedString(np.Object, "spec", "conversion", "webhook", "clientConfig", "caBundle"); ca != "Q0E=" {
+		t.Errorf("the conversion webhook's caBundle was lost: %q", ca)
 	}
-	r, _ := c.Kube.RbacV1().ClusterRoles().Get(ctx, "other-role", metav1.GetOptions{})
-	if len(r.Rules) != 1 || r.Rules[0].Resources[0] != "pods" {
-		t.Errorf("their role's rules changed: %+v", r.Rules)
+	if v, _, _ := unstructured.NestedSlice(np.Object, "spec", "versions"); len(v) != 1 {
+		t.Errorf("the chart's versions were not written: %v", v)
 	}
+	g, _ := api.Get(ctx, "gateways.raven.openyurt.io", metav1.GetOptions{})
+	if _, has, _ := unstructured.NestedSlice(g.Object, "spec", "versions"); has {
+		t.Error("someone else's CRD was changed")
+	}
+	again, err := ensureCRDs(ctx, c.Dynamic, []byte(chartCRDs))
+	if err != nil || !strings.HasPrefix(results(again), "CustomResourceDefinition nodepools.apps.openyurt.io unchanged") {
+		t.Errorf("second run: %v %s", err, results(again))
+	}
+	// A fresh cluster: both created, labelled ours.
+	c2 := fakeClients(t)
+	created, err := ensureCRDs(ctx, c2.Dynamic, []byte(chartCRDs))
+	if err != nil || results(created) != "CustomResourceDefinition nodepools.apps.openyurt.io created; CustomResourceDefinition gateways.raven.openyurt.io created" {
+		t.Errorf("fresh cluster: %v %s", err, results(created))
+	}
+}
+
+func TestDeleteUnusedCRDsKeepsOnesWithObjects(t *testing.T) {
+	c := fakeClients(t)
+	ctx := context.Background()
+	if _, err := ensureCRDs(ctx, c.Dynamic, []byte(chartCRDs)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ensureNodePool(ctx, c.Dynamic, "hangzhou", "Edge"); err != nil {
+		t.Fatal(err)
+	}
+	actions, err := deleteUnusedCRDs(ctx, c.Dynamic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := results(actions)
+	if !strings.Contains(got, "CustomResourceDefinition nodepools.apps.openyurt.io kept: NodePool hangzhou is left") ||
+		!strings.Contains(got, "CustomResourceDefinition gateways.raven.openyurt.io deleted (no object left)") {
+		t.Errorf("got %s", got)
+	}
+}
+
+func TestSplitImage(t *testing.T) {
+	for ref, want := range map[string]string{
+		"docker.io/openyurt/yurt-manager:v1.7.0": "docker.io/openyurt|yurt-manager|v1.7.0",
+		"localhost:5000/ym:dev":                  "localhost:5000|ym|dev",
+		"ym":                                     "docker.io/library|ym|latest",
+		"reg.example/a/b/yurthub:v1":             "reg.example/a/b|yurthub|v1",
+	} {
+		im, err := splitImage(ref)
+		if err != nil || im.Registry+"|"+im.Repository+"|"+im.Tag != want {
+			t.Errorf("%s: %+v %v, want %s", ref, im, err, want)
+		}
+	}
+	if _, err := splitImage("openyurt/yurthub@sha256:" + strings.Repeat("a", 64)); err == nil || !strings.Contains(err.Error(), "digest") {
+		t.Errorf("a digest reference: %v", err)
+	}
+}
+
+const renderedHub = `---
+# Source: yurthub/templates/yurthub-cfg.yaml
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: yurt-hub-cfg
+data:
+  cache_agents: ""
+---
+apiVersion: apps.openyurt.io/v1alpha1
+kind: YurtStaticSet
+metadata:
+  name: yurt-hub
+spec:
+  staticPodManifest: yurthub
+  template:
+    spec:
+      containers:
+        - name: yurt-hub
+          image: openyurt/yurthub:v1.7.0
+          command:
+            - yurthub
+            - --v=2
+            - --server-addr=https://10.0.0.1:6443
+`
+
+func TestPostRenderYurthubSetsFlagsOnlyOnTheHub(t *testing.T) {
+	out, err := PostRenderYurthub([]byte(renderedHub), []string{"--enable-dummy-if=false", "--v=4"}, UpgradeOTA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs := splitDocs(out)
+	if len(docs) != 2 {
+		t.Fatalf("%d documents out, want 2:\n%s", len(docs), out)
+	}
+	if !strings.Contains(string(docs[1]), "upgradeStrategy:\n    type: OTA") {
+		t.Errorf("the YurtStaticSet's upgrade strategy was not set:\n%s", docs[1])
+	}
+	if !strings.Contains(string(docs[0]), "cache_agents: \"\"") {
+		t.Errorf("the ConfigMap changed:\n%s", docs[0])
+	}
+	var yss struct {
+		Spec struct {
+			Template struct {
+				Spec corev1.PodSpec `json:"spec"`
+			} `json:"template"`
+		} `json:"spec"`
+	}
+	if err := yaml.Unmarshal(docs[1], &yss); err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(yss.Spec.Template.Spec.Containers[0].Command, " ")
+	if want := "yurthub --v=4 --server-addr=https://10.0.0.1:6443 --enable-dummy-if=false"; got != want {
+		t.Errorf("command %q, want %q", got, want)
+	}
+	if _, err := PostRenderYurthub([]byte(renderedHub), []string{"--x=1\n- evil"}, UpgradeOTA); err == nil {
+		t.Error("an extra arg with a newline was accepted")
+	}
+}
+
+func writeChart(t *testing.T, dir, name string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Join(dir, name), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name, "Chart.yaml"), []byte("apiVersion: v2\nname: "+name+"\nversion: 1.7.0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestChartSources(t *testing.T) {
+	// A checkout or the module: DIR/charts/NAME.
+	mod := t.TempDir()
+	for _, n := range chartNames {
+		writeChart(t, filepath.Join(mod, "charts"), n)
+	}
+	s, err := openChartSource(mod, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.ref(ReleaseYurthub); len(got) != 1 || got[0] != filepath.Join(mod, "charts", ReleaseYurthub) {
+		t.Errorf("local ref %v", got)
+	}
+	// One chart missing is named.
+	half := t.TempDir()
+	writeChart(t, half, ReleaseYurtManager)
+	if _, err := openChartSource(half, ""); err == nil || !strings.Contains(err.Error(), "no yurthub chart") {
+		t.Errorf("a directory without yurthub: %v", err)
+	}
+	// A repository.
+	r, err := openChartSource("https://openyurtio.github.io/openyurt-helm/", "1.7.0")
+	if err != nil || strings.Join(r.ref(ReleaseYurtManager), " ") != "yurt-manager --repo https://openyurtio.github.io/openyurt-helm --version 1.7.0" {
+		t.Errorf("repo ref %v %v", r.ref(ReleaseYurtManager), err)
+	}
+	if _, err := openChartSource("https://example", ""); err == nil {
+		t.Error("a repository without a version was accepted")
+	}
+	// A .tar.gz of the charts, and one whose entry leaves the archive.
+	tgz := filepath.Join(t.TempDir(), "charts.tgz")
+	writeTarGz(t, tgz, map[string]string{
+		"openyurt/charts/yurt-manager/Chart.yaml": "apiVersion: v2\nname: yurt-manager\nversion: 1.7.0\n",
+		"openyurt/charts/yurthub/Chart.yaml":      "apiVersion: v2\nname: yurthub\nversion: 1.7.0\n",
+	})
+	a, err := openChartSource(tgz, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := a.tmp
+	if !strings.HasPrefix(a.ref(ReleaseYurthub)[0], tmp) {
+		t.Errorf("archive ref %v not under %s", a.ref(ReleaseYurthub), tmp)
+	}
+	a.Close()
+	if _, err := os.Stat(tmp); !os.IsNotExist(err) {
+		t.Errorf("the unpacked archive is left: %v", err)
+	}
+	evil := filepath.Join(t.TempDir(), "evil.tgz")
+	writeTarGz(t, evil, map[string]string{"../../escape/Chart.yaml": "x"})
+	if _, err := openChartSource(evil, ""); err == nil || !strings.Contains(err.Error(), "leaves the archive") {
+		t.Errorf("an archive entry with ../: %v", err)
+	}
+	// The Go module zip: only the charts are unpacked.
+	z := filepath.Join(t.TempDir(), "v1.7.0.zip")
+	writeZip(t, z, map[string]string{
+		"github.com/openyurtio/openyurt@v1.7.0/charts/yurt-manager/Chart.yaml": "apiVersion: v2\nname: yurt-manager\nversion: 1.7.0\n",
+		"github.com/openyurtio/openyurt@v1.7.0/charts/yurthub/Chart.yaml":      "apiVersion: v2\nname: yurthub\nversion: 1.7.0\n",
+		"github.com/openyurtio/openyurt@v1.7.0/go.mod":                         "module github.com/openyurtio/openyurt\n",
+	})
+	zs, err := openChartSource(z, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zs.Close()
+	if _, err := os.Stat(filepath.Join(zs.tmp, "github.com/openyurtio/openyurt@v1.7.0/go.mod")); !os.IsNotExist(err) {
+		t.Errorf("more than the charts was unpacked: %v", err)
+	}
+}
+
+func writeTarGz(t *testing.T, p string, files map[string]string) {
+	t.Helper()
+	var buf bytes.Buffer
+	gz := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(gz)
+	for name, data := range files {
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(data)), Typeflag: tar.TypeReg}); err != nil {
+			t.Fatal(err)
+		}
+		_, _ = tw.Write([]byte(data))
+	}
+	_ = tw.Close()
+	_ = gz.Close()
+	if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func writeZip(t *testing.T, p string, files map[string]string) {
+	t.Helper()
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zw := zip.NewWriter(f)
+	for name, data := range files {
+		w, err := zw.Create(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = w.Write([]byte(data))
+	}
+	_ = zw.Close()
+	_ = f.Close()
 }

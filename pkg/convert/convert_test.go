@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -202,13 +204,70 @@ type cmdHarness struct {
 	out    bytes.Buffer
 	errOut bytes.Buffer
 	kcfg   string
+	helm   *fakeHelm
+}
+
+// clusterInfo is kubeadm's kube-public/cluster-info.
+func clusterInfo() *corev1.ConfigMap {
+	return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "cluster-info", Namespace: "kube-public"},
+		Data: map[string]string{"kubeconfig": "apiVersion: v1\nkind: Config\nclusters:\n- name: \"\"\n  cluster:\n    server: https://10.0.0.1:6443\n"}}
+}
+
+// fakeHelm plays the helm CLI: it records each command and keeps the
+// releases installed.
+type fakeHelm struct {
+	mu       sync.Mutex
+	calls    []string
+	releases map[string]int
+	fail     string // a command (e.g. "upgrade yurt-manager") that fails
+	// onUpgrade sees each upgrade's arguments while its files exist.
+	onUpgrade func(args []string)
+}
+
+func (f *fakeHelm) run(_ context.Context, _ string, args []string) ([]byte, []byte, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.releases == nil {
+		f.releases = map[string]int{}
+	}
+	cmd := strings.Join(args, " ")
+	f.calls = append(f.calls, cmd)
+	if f.fail != "" && strings.HasPrefix(cmd, f.fail) {
+		return nil, []byte("Error: " + f.fail + " failed"), fmt.Errorf("exit status 1")
+	}
+	switch args[0] {
+	case "version":
+		return []byte("v3.19.5+g1\n"), nil, nil
+	case "show":
+		return []byte(chartCRDs), nil, nil
+	case "template":
+		return []byte(renderedHub), nil, nil
+	case "upgrade":
+		if f.onUpgrade != nil {
+			f.onUpgrade(args)
+		}
+		f.releases[args[2]]++
+	case "uninstall":
+		delete(f.releases, args[1])
+	case "list":
+		var rs []Release
+		for name, rev := range f.releases {
+			if name == "other" && strings.Contains(cmd, "--selector") {
+				continue
+			}
+			rs = append(rs, Release{Name: name, Namespace: "kube-system", Revision: fmt.Sprint(rev), Status: "deployed", Chart: name + "-1.7.0"})
+		}
+		out, _ := json.Marshal(rs)
+		return out, nil, nil
+	}
+	return nil, nil, nil
 }
 
 func newCmdHarness(t *testing.T, objs ...runtime.Object) *cmdHarness {
-	h := &cmdHarness{}
+	h := &cmdHarness{helm: &fakeHelm{}}
 	h.c = fakeClients(t)
 	h.kc = h.c.Kube.(*fake.Clientset)
-	for _, o := range objs {
+	for _, o := range append([]runtime.Object{clusterInfo()}, objs...) {
 		if err := h.kc.Tracker().Add(o); err != nil {
 			t.Fatal(err)
 		}
@@ -222,7 +281,7 @@ func (h *cmdHarness) run(revert bool, args ...string) error {
 	h.out.Reset()
 	h.errOut.Reset()
 	s := cmdutil.IOStreams{In: strings.NewReader(""), Out: &h.out, ErrOut: &h.errOut}
-	env := Env{NewClients: func(*rest.Config) (Clients, error) { return h.c, nil }, MessageGrace: time.Millisecond}
+	env := Env{NewClients: func(*rest.Config) (Clients, error) { return h.c, nil }, MessageGrace: time.Millisecond, RunHelm: h.helm.run}
 	cmd := NewCommandWithEnv(s, env)
 	if revert {
 		cmd = NewRevertCommandWithEnv(s, env)
@@ -428,8 +487,9 @@ func TestUnlabelRolledBack(t *testing.T) {
 	e3 := readyNode("edge-3", map[string]string{constants.LabelEdgeWorker: "true", constants.LabelNodePool: "edge"})
 	h := newCmdHarness(t, &e1, &e2, &e3)
 	var log bytes.Buffer
-	d := &runData{ctx: context.Background(), action: "convert", opts: &Options{Concurrency: 2}, clients: &h.c,
-		io: cmdutil.IOStreams{Out: &log, ErrOut: &log}}
+	d := &runData{ctx: context.Background(), action: "convert", opts: &Options{Concurrency: 2}, clients: &h.c, restConfig: &rest.Config{},
+		env: Env{NewClients: func(*rest.Config) (Clients, error) { return h.c, nil }},
+		io:  cmdutil.IOStreams{Out: &log, ErrOut: &log}}
 	planned := map[string]string{constants.LabelEdgeWorker: "true", constants.LabelNodePool: "edge"}
 	p := &Plan{Nodes: []NodePlan{
 		{Name: "edge-1", Labels: planned, Annotations: map[string]string{constants.AnnotationAutonomyDur: "0"}},
@@ -488,5 +548,108 @@ func TestConvertRefusesAbsurdConcurrency(t *testing.T) {
 		if w := writes(h.kc); len(w) != 0 {
 			t.Errorf("--concurrency %s wrote %v", v, w)
 		}
+	}
+}
+
+// TestControlPlanePhaseDrivesHelm checks the helm commands of the
+// control-plane phase and of revert's: CRDs are convert's (--skip-crds),
+// the releases carry convert's label, yurt-manager goes first and is
+// waited for, the values pin the images and the API server address, and
+// revert uninstalls only the releases convert made.
+func TestControlPlanePhaseDrivesHelm(t *testing.T) {
+	m := readyNode("master", map[string]string{labelControlPlane: ""})
+	h := newCmdHarness(t, kubeadmConfig("v1.34.4"), &m)
+	var values []string
+	h.helm.onUpgrade = func(args []string) {
+		for i, a := range args {
+			if a == "--values" {
+				data, _ := os.ReadFile(args[i+1])
+				values = append(values, string(data))
+				if fi, err := os.Stat(args[i+1]); err != nil || fi.Mode().Perm() != 0o600 {
+					t.Errorf("values file %s: %v %v", args[i+1], fi.Mode(), err)
+				}
+			}
+		}
+	}
+	if err := h.run(false, "phase", "control-plane", "--yes", "--yurt-manager-image", "reg.local/openyurt/yurt-manager:v1.7.0",
+		"--yurthub-extra-arg=--enable-dummy-if=false"); err != nil {
+		t.Fatalf("%v\n%s", err, h.errOut.String())
+	}
+	var upgrades []string
+	for _, c := range h.helm.calls {
+		if strings.HasPrefix(c, "upgrade") {
+			upgrades = append(upgrades, c)
+		}
+	}
+	if len(upgrades) != 2 || !strings.HasPrefix(upgrades[0], "upgrade --install yurt-manager yurt-manager --repo "+DefaultChartRepo+" --version 1.7.0") ||
+		!strings.HasPrefix(upgrades[1], "upgrade --install yurthub yurthub") {
+		t.Fatalf("helm upgrades: %q", upgrades)
+	}
+	for _, u := range upgrades {
+		for _, want := range []string{"--skip-crds", "--labels managed-by=yurtctl", "--namespace kube-system", "--wait", "--atomic"} {
+			if !strings.Contains(u, want) {
+				t.Errorf("%q lacks %s", u, want)
+			}
+		}
+	}
+	if !strings.Contains(upgrades[1], "--post-renderer-args "+PostRenderCommand) || !strings.Contains(upgrades[1], "--post-renderer-args --yurthub-extra-arg=--enable-dummy-if=false") {
+		t.Errorf("yurthub's post-renderer: %q", upgrades[1])
+	}
+	if len(values) != 2 || !strings.Contains(values[0], `"registry": "reg.local/openyurt"`) || !strings.Contains(values[0], DefaultYurtManagerControllers) ||
+		!strings.Contains(values[1], `"kubernetesServerAddr": "https://10.0.0.1:6443"`) || !strings.Contains(values[1], `"repository": "yurthub"`) {
+		t.Errorf("values:\n%s", strings.Join(values, "\n---\n"))
+	}
+	crd, err := h.c.Dynamic.Resource(crdGVR).Get(context.Background(), NodePoolCRDName, metav1.GetOptions{})
+	if err != nil || crd.GetLabels()[LabelManagedBy] != ManagedBy {
+		t.Errorf("the chart's NodePool CRD: %v %v", err, crd)
+	}
+	// An operator's own release of the same name is not ours to remove.
+	h.helm.releases["other"] = 1
+	h.helm.calls = nil
+	if err := h.run(true, "phase", "control-plane", "--yes"); err != nil {
+		t.Fatalf("revert: %v\n%s", err, h.errOut.String())
+	}
+	var un []string
+	for _, c := range h.helm.calls {
+		if strings.HasPrefix(c, "uninstall") {
+			un = append(un, strings.Join(strings.Fields(c)[:2], " "))
+		}
+		if strings.HasPrefix(c, "list") && !strings.Contains(c, "--selector managed-by=yurtctl") && len(un) == 0 {
+			t.Errorf("revert listed releases without convert's label first: %q", c)
+		}
+	}
+	if strings.Join(un, ",") != "uninstall yurthub,uninstall yurt-manager" {
+		t.Errorf("revert uninstalled %v", un)
+	}
+}
+
+// TestEdgeWorkerLabelIsSetAsTheNode: yurt-manager's node webhook lets only
+// the node itself change openyurt.io/is-edge-worker, so convert patches
+// that label impersonating system:node:<name>, the rest as the admin.
+func TestEdgeWorkerLabelIsSetAsTheNode(t *testing.T) {
+	e1 := readyNode("edge-1", nil)
+	h := newCmdHarness(t, &e1)
+	asNode := fake.NewSimpleClientset(&e1)
+	var users []string
+	d := &runData{ctx: context.Background(), action: "convert", opts: &Options{Concurrency: 1}, clients: &h.c, restConfig: &rest.Config{},
+		env: Env{NewClients: func(cfg *rest.Config) (Clients, error) {
+			users = append(users, cfg.Impersonate.UserName+"|"+strings.Join(cfg.Impersonate.Groups, ","))
+			return Clients{Kube: asNode}, nil
+		}},
+		io: cmdutil.IOStreams{Out: io.Discard, ErrOut: io.Discard}}
+	p := &Plan{Nodes: []NodePlan{{Name: "edge-1", Labels: map[string]string{constants.LabelEdgeWorker: "true", constants.LabelNodePool: "edge"}}}}
+	if err := d.patchNodes(PhaseLabels, p, false, true); err != nil {
+		t.Fatal(err)
+	}
+	if len(users) != 1 || users[0] != "system:node:edge-1|system:nodes,system:authenticated" {
+		t.Errorf("impersonated %q", users)
+	}
+	admin, _ := h.kc.CoreV1().Nodes().Get(context.Background(), "edge-1", metav1.GetOptions{})
+	node, _ := asNode.CoreV1().Nodes().Get(context.Background(), "edge-1", metav1.GetOptions{})
+	if admin.Labels[constants.LabelNodePool] != "edge" || admin.Labels[constants.LabelEdgeWorker] != "" {
+		t.Errorf("admin patch: %v", admin.Labels)
+	}
+	if node.Labels[constants.LabelEdgeWorker] != "true" || node.Labels[constants.LabelNodePool] != "" {
+		t.Errorf("node patch: %v", node.Labels)
 	}
 }

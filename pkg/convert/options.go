@@ -30,6 +30,10 @@ const (
 	flagTimeout          = "timeout"
 	flagDryRun           = "dry-run"
 	flagYes              = "yes"
+	flagChartSource      = "chart-source"
+	flagChartVersion     = "chart-version"
+	flagHelm             = "helm"
+	flagUpgradeStrategy  = "yurthub-upgrade-strategy"
 )
 
 // DefaultNodeImage is the image whose yurtadm runs the node step: the
@@ -63,6 +67,14 @@ type Options struct {
 	Timeout          time.Duration
 	DryRun           bool
 	Yes              bool
+	// ChartSource is where OpenYurt's charts come from: a chart
+	// repository URL, a directory or an archive (chartSource).
+	ChartSource  string
+	ChartVersion string
+	// Helm is the helm binary convert and revert run.
+	Helm string
+	// YurthubUpgradeStrategy is the YurtStaticSets' upgrade strategy.
+	YurthubUpgradeStrategy string
 
 	autonomousGiven bool
 }
@@ -76,6 +88,12 @@ func newOptions() *Options {
 		NodeImage:    DefaultNodeImage,
 		Concurrency:  DefaultConcurrency,
 		Timeout:      DefaultNodeTimeout,
+		ChartSource:  DefaultChartRepo,
+		ChartVersion: strings.TrimPrefix(version.OpenYurtVersion, "v"),
+		Helm:         "helm",
+		// OTA: a node's yurthub changes when the node asks (yurthub's
+		// upgrade API), not behind its back; see docs/convert.md.
+		YurthubUpgradeStrategy: UpgradeOTA,
 	}
 }
 
@@ -89,6 +107,7 @@ func (o *Options) addCommonFlags(f *pflag.FlagSet) {
 	f.DurationVar(&o.Timeout, flagTimeout, o.Timeout, "per node: how long to wait for yurthub and for the Node to be Ready (the Job gets twice that plus 2m)")
 	f.BoolVar(&o.DryRun, flagDryRun, o.DryRun, "print the plan (nodes and roles, objects, files per node) and change nothing")
 	f.BoolVarP(&o.Yes, flagYes, "y", o.Yes, "do not ask for confirmation")
+	f.StringVar(&o.Helm, flagHelm, o.Helm, "the helm CLI (v3.13 or newer) that installs and removes OpenYurt's charts")
 }
 
 // addConvertFlags binds convert's own flags and the seed's old ones.
@@ -98,7 +117,10 @@ func (o *Options) addConvertFlags(f *pflag.FlagSet) {
 	f.StringVar(&o.NodePoolName, flagNodePool, o.NodePoolName, "NodePool of the edge nodes (created if missing; a node already in a pool keeps it)")
 	f.StringVar(&o.YurthubImage, flagYurthubImage, o.YurthubImage, "yurthub image for the static pod on each edge node")
 	f.StringArrayVar(&o.YurthubExtraArgs, flagYurthubExtraArg, o.YurthubExtraArgs, "add this --flag=value to yurthub's command line on every edge node (repeat for more), e.g. --yurthub-extra-arg=--enable-dummy-if=false where no dummy interface can be created")
-	f.StringVar(&o.YurtManagerImage, flagYurtManagerImage, o.YurtManagerImage, "deploy yurt-manager with this image (default: not deployed). yurthub v1.7.0 waits for its serving certificate to be approved, so the cluster needs yurt-manager, or another approver of its kubelet-serving CSRs, running")
+	f.StringVar(&o.YurtManagerImage, flagYurtManagerImage, o.YurtManagerImage, "yurt-manager image (default: the yurt-manager chart's, openyurt/yurt-manager:<chart appVersion>)")
+	f.StringVar(&o.ChartSource, flagChartSource, o.ChartSource, "OpenYurt's charts (yurt-manager, yurthub): a chart repository URL (https:// or oci://), or, for air-gapped masters, a directory holding them (OpenYurt's charts/, or packaged <name>-<version>.tgz) or an archive of one (.tgz, .tar.gz, .zip such as the github.com/openyurtio/openyurt module zip)")
+	f.StringVar(&o.ChartVersion, flagChartVersion, o.ChartVersion, "the charts' version in a chart repository (local charts are installed as they are)")
+	f.StringVar(&o.YurthubUpgradeStrategy, flagUpgradeStrategy, o.YurthubUpgradeStrategy, "how a change of the yurt-hub YurtStaticSets reaches the nodes: OTA (each node when asked, through yurthub's upgrade API) or AdvancedRollingUpdate (yurt-manager rolls it out with node-servant worker pods)")
 	addDeprecatedFlags(f, o)
 }
 
@@ -199,6 +221,9 @@ func (o *Options) validate(f *pflag.FlagSet, convert bool) error {
 	if err := validImage(flagNodeImage, o.NodeImage); err != nil {
 		return err
 	}
+	if strings.TrimSpace(o.Helm) == "" {
+		return cmdutil.Usagef("pass --"+flagHelm+" PATH of the helm CLI", "empty --%s", flagHelm)
+	}
 	if !convert {
 		return nil
 	}
@@ -215,6 +240,18 @@ func (o *Options) validate(f *pflag.FlagSet, convert bool) error {
 		if err := validImage(flagYurtManagerImage, o.YurtManagerImage); err != nil {
 			return err
 		}
+		if _, err := splitImage(o.YurtManagerImage); err != nil {
+			return cmdutil.Usagef("pass --"+flagYurtManagerImage+" as registry/repository:tag", "invalid --%s: %v", flagYurtManagerImage, err)
+		}
+	}
+	if _, err := splitImage(o.YurthubImage); err != nil {
+		return cmdutil.Usagef("pass --"+flagYurthubImage+" as registry/repository:tag", "invalid --%s: %v", flagYurthubImage, err)
+	}
+	if o.YurthubUpgradeStrategy != UpgradeOTA && o.YurthubUpgradeStrategy != UpgradeAdvancedRollingUpdate {
+		return cmdutil.Usagef("pass --"+flagUpgradeStrategy+" "+UpgradeOTA+" or "+UpgradeAdvancedRollingUpdate, "invalid --%s %q", flagUpgradeStrategy, o.YurthubUpgradeStrategy)
+	}
+	if strings.TrimSpace(o.ChartSource) == "" || strings.ContainsAny(o.ChartSource, "\x00\n\r") {
+		return cmdutil.Usagef("pass --"+flagChartSource+" "+DefaultChartRepo+", or a directory or archive with OpenYurt's charts", "invalid --%s %q", flagChartSource, o.ChartSource)
 	}
 	if errs := validation.IsDNS1123Label(o.NodePoolName); len(errs) > 0 {
 		return cmdutil.Usagef("pass a valid --"+flagNodePool, "invalid nodepool name %q: %s", o.NodePoolName, strings.Join(errs, "; "))

@@ -1,8 +1,10 @@
 package convert
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -116,6 +118,21 @@ func (d *runData) controlPlaneOptions() ControlPlaneOptions {
 }
 
 func runConvertControlPlane(d *runData) error {
+	// Everything that can be wrong with the charts or helm is found before
+	// the first change.
+	src, err := openChartSource(d.opts.ChartSource, d.opts.ChartVersion)
+	if err != nil {
+		return cmdutil.WithHint(err, cmdutil.ExitUsage, "pass --"+flagChartSource+" "+DefaultChartRepo+", or a directory or archive holding OpenYurt's yurt-manager and yurthub charts")
+	}
+	defer src.Close()
+	helm := d.helmCLI()
+	if !d.opts.DryRun {
+		v, err := helm.Version(d.ctx)
+		if err != nil {
+			return err
+		}
+		d.add(PhaseControlPlane, "done", "helm %s; charts from %s", v, src)
+	}
 	if _, err := d.prepare(); err != nil {
 		return err
 	}
@@ -124,31 +141,189 @@ func runConvertControlPlane(d *runData) error {
 		return err
 	}
 	d.checkControllerManager(c)
+	server, err := clusterServer(d.ctx, c.Kube)
+	if err != nil {
+		return cmdutil.WithHint(err, cmdutil.ExitPreflight, "run 'kubeadm init phase bootstrap-token' on a control-plane node")
+	}
+	ymValues, err := yurtManagerValues(d.opts.YurtManagerImage)
+	if err != nil {
+		return err
+	}
+	hubValues, err := yurthubValues(server, d.opts.YurthubImage)
+	if err != nil {
+		return err
+	}
 	if d.opts.DryRun {
-		d.add(PhaseControlPlane, "would", "ensure CustomResourceDefinition %s, ClusterRole and ClusterRoleBinding %s, ConfigMap %s/%s, NodePools %s (Edge) and %s (Cloud)",
-			NodePoolCRDName, YurthubClusterRole, d.opts.Namespace, constants.YurthubConfigMap, d.opts.NodePoolName, constants.DefaultCloudNodePool)
-		if d.opts.YurtManagerImage != "" {
-			d.add(PhaseControlPlane, "would", "deploy yurt-manager %s in %s", d.opts.YurtManagerImage, d.opts.Namespace)
-		}
+		d.add(PhaseControlPlane, "would", "create or update the CRDs of chart %s from %s", ReleaseYurtManager, src)
+		d.add(PhaseControlPlane, "would", "helm upgrade --install %s (namespace %s, controllers %s, image %s) and wait for it", ReleaseYurtManager, d.opts.Namespace, DefaultYurtManagerControllers, valueImage(ymValues, "the chart's"))
+		d.add(PhaseControlPlane, "would", "helm upgrade --install %s (namespace %s, kubernetesServerAddr %s, image %s, extra yurthub flags %v, upgrade strategy %s)", ReleaseYurthub, d.opts.Namespace, server, valueImage(hubValues, ""), d.opts.YurthubExtraArgs, d.opts.YurthubUpgradeStrategy)
+		d.add(PhaseControlPlane, "would", "ensure NodePools %s (Edge) and %s (Cloud)", d.opts.NodePoolName, constants.DefaultCloudNodePool)
 		return nil
 	}
-	actions, err := EnsureControlPlane(d.ctx, c, d.controlPlaneOptions())
+	tmp, err := os.MkdirTemp("", "yurtctl-values-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	values := map[string]string{}
+	for name, v := range map[string]map[string]any{ReleaseYurtManager: ymValues, ReleaseYurthub: hubValues} {
+		if values[name], err = writeValues(tmp, name, v); err != nil {
+			return err
+		}
+	}
+	fail := func(err error) error {
+		return cmdutil.WithHint(err, cmdutil.ExitError, "the phase is safe to run again; 'helm history -n "+d.opts.Namespace+" <release>' shows what Helm did")
+	}
+	// What the releases will hold, to hand an earlier convert's objects over.
+	rendered := map[string][]manifestObject{}
+	for _, name := range chartNames {
+		out, err := helm.Template(d.ctx, src, name, values[name])
+		if err != nil {
+			return fail(err)
+		}
+		if rendered[name], err = renderedObjects(out); err != nil {
+			return fail(fmt.Errorf("helm template %s: %w", name, err))
+		}
+	}
+	crds, err := helm.ShowCRDs(d.ctx, src, ReleaseYurtManager)
+	if err != nil {
+		return fail(err)
+	}
+	actions, err := ensureCRDs(d.ctx, c.Dynamic, crds)
 	for _, a := range actions {
 		d.add(PhaseControlPlane, "done", "%s", a)
 	}
 	if err != nil {
-		return cmdutil.WithHint(err, cmdutil.ExitError, "check that the kubeconfig is a cluster admin's; the phase is safe to run again")
+		return fail(err)
 	}
-	if d.opts.YurtManagerImage != "" {
-		actions, err := EnsureYurtManager(d.ctx, c, d.opts.Namespace, d.opts.YurtManagerImage)
-		for _, a := range actions {
-			d.add(PhaseControlPlane, "done", "%s", a)
+	actions, err = migrateLegacy(d.ctx, c.Dynamic, d.opts.Namespace, rendered)
+	for _, a := range actions {
+		d.add(PhaseControlPlane, "done", "%s", a)
+	}
+	if err != nil {
+		return fail(err)
+	}
+	for _, name := range chartNames {
+		var post []string
+		if name == ReleaseYurthub {
+			if post, err = d.postRenderer(); err != nil {
+				return fail(err)
+			}
 		}
+		start := d.env.Now()
+		if err := d.upgradeRelease(helm, src, name, values[name], post); err != nil {
+			return fail(err)
+		}
+		rs, err := helm.Releases(d.ctx, false)
 		if err != nil {
-			return cmdutil.WithHint(err, cmdutil.ExitError, "the phase is safe to run again")
+			return fail(err)
 		}
+		r := rs[name]
+		d.add(PhaseControlPlane, "done", "Helm release %s/%s: revision %s, chart %s, %s (%s)", d.opts.Namespace, name, r.Revision, r.Chart, r.Status, d.env.Now().Sub(start).Round(time.Second))
+	}
+	for name, typ := range d.controlPlaneOptions().NodePools {
+		r, err := retryWebhook(d.ctx, func() (string, error) { return ensureNodePool(d.ctx, c.Dynamic, name, typ) })
+		if err != nil {
+			return fail(fmt.Errorf("NodePool %s: %w", name, err))
+		}
+		d.add(PhaseControlPlane, "done", "NodePool %s %s", name, r)
 	}
 	return nil
+}
+
+// upgradeRelease installs or upgrades one chart and waits for it (helm
+// --wait --atomic: a release that does not become ready is rolled back,
+// or, on a first install, removed). yurthub's YurtStaticSets go through
+// yurt-manager's webhooks, which may take a moment to answer once its pod
+// is ready: that is retried.
+func (d *runData) upgradeRelease(helm *helmCLI, src *chartSource, name, values string, post []string) error {
+	_, err := retryWebhook(d.ctx, func() (string, error) {
+		_, err := helm.Upgrade(d.ctx, src, name, values, post)
+		return "", err
+	})
+	if err != nil && name == ReleaseYurtManager {
+		if why := d.yurtManagerPods(); why != "" {
+			err = fmt.Errorf("%w; %s", err, why)
+		}
+	}
+	return err
+}
+
+// yurtManagerPods says what yurt-manager's pods are doing, for an error.
+func (d *runData) yurtManagerPods() string {
+	c, err := d.Clients()
+	if err != nil {
+		return ""
+	}
+	pods, err := c.Kube.CoreV1().Pods(d.opts.Namespace).List(context.WithoutCancel(d.ctx), listOpts("app.kubernetes.io/name=yurt-manager"))
+	if err != nil || len(pods.Items) == 0 {
+		return "no yurt-manager pod: 'kubectl -n " + d.opts.Namespace + " describe deployment yurt-manager' says why"
+	}
+	var s []string
+	for _, p := range pods.Items {
+		st := string(p.Status.Phase)
+		for _, cs := range p.Status.ContainerStatuses {
+			if w := cs.State.Waiting; w != nil {
+				st += " " + w.Reason + ": " + w.Message
+			}
+		}
+		s = append(s, fmt.Sprintf("pod %s on %q: %s", p.Name, p.Spec.NodeName, st))
+	}
+	return strings.Join(s, "; ")
+}
+
+// retryWebhook runs f again while the API server cannot reach one of
+// yurt-manager's webhooks yet (for up to 90 s).
+func retryWebhook(ctx context.Context, f func() (string, error)) (string, error) {
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		r, err := f()
+		if err == nil || time.Now().After(deadline) || !webhookNotReady(err) {
+			return r, err
+		}
+		select {
+		case <-ctx.Done():
+			return r, err
+		case <-time.After(2 * time.Second):
+		}
+	}
+}
+
+func webhookNotReady(err error) bool {
+	s := err.Error()
+	return strings.Contains(s, "failed calling webhook") || strings.Contains(s, "no endpoints available for service") ||
+		strings.Contains(s, "connection refused")
+}
+
+func valueImage(v map[string]any, dflt string) string {
+	if im, ok := v["image"].(imageValues); ok {
+		return im.Registry + "/" + im.Repository + ":" + im.Tag
+	}
+	return dflt
+}
+
+// helmCLI is the helm convert and revert run.
+func (d *runData) helmCLI() *helmCLI {
+	run := d.env.RunHelm
+	if run == nil {
+		run = ExecHelm
+	}
+	return &helmCLI{bin: d.opts.Helm, kubeconfig: d.opts.Kubeconfig, namespace: d.opts.Namespace, timeout: d.opts.Timeout, run: run}
+}
+
+// postRenderer is this binary as Helm's post-renderer of the yurthub
+// chart (PostRenderYurthub): it sets --yurthub-extra-arg and the upgrade
+// strategy on both YurtStaticSets, which the chart has no value for.
+func (d *runData) postRenderer() ([]string, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("find this binary for helm's --post-renderer: %w", err)
+	}
+	args := []string{exe, PostRenderCommand, "--" + flagUpgradeStrategy + "=" + d.opts.YurthubUpgradeStrategy}
+	for _, a := range d.opts.YurthubExtraArgs {
+		args = append(args, "--"+flagYurthubExtraArg+"="+a)
+	}
+	return args, nil
 }
 
 // checkControllerManager says what convert does with kube-controller-manager:
@@ -201,15 +376,37 @@ func (d *runData) patchNodes(phase string, p *Plan, remove, quiet bool) error {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
+			// yurt-manager's node webhook lets only the node itself (and
+			// its conversion controller) change openyurt.io/is-edge-worker:
+			// that label goes in a patch made as the node.
+			labels := map[string]string{}
+			var edgeWorker map[string]string
+			for k, v := range n.Labels {
+				if k == constants.LabelEdgeWorker {
+					edgeWorker = map[string]string{k: v}
+					continue
+				}
+				labels[k] = v
+			}
 			meta := map[string]any{}
-			if len(n.Labels) > 0 {
-				meta["labels"] = nullable(n.Labels, remove)
+			if len(labels) > 0 {
+				meta["labels"] = nullable(labels, remove)
 			}
 			if len(n.Annotations) > 0 {
 				meta["annotations"] = nullable(n.Annotations, remove)
 			}
-			body, _ := json.Marshal(map[string]any{"metadata": meta})
-			_, err := c.Kube.CoreV1().Nodes().Patch(d.ctx, n.Name, types.MergePatchType, body, metav1.PatchOptions{})
+			var err error
+			if len(meta) > 0 {
+				body, _ := json.Marshal(map[string]any{"metadata": meta})
+				_, err = c.Kube.CoreV1().Nodes().Patch(d.ctx, n.Name, types.MergePatchType, body, metav1.PatchOptions{})
+			}
+			if err == nil && edgeWorker != nil {
+				var nc Clients
+				if nc, err = d.NodeClients(n.Name); err == nil {
+					body, _ := json.Marshal(map[string]any{"metadata": map[string]any{"labels": nullable(edgeWorker, remove)}})
+					_, err = nc.Kube.CoreV1().Nodes().Patch(d.ctx, n.Name, types.MergePatchType, body, metav1.PatchOptions{})
+				}
+			}
 			if apierrors.IsNotFound(err) && remove {
 				err = nil
 			}

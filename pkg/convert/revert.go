@@ -3,6 +3,7 @@ package convert
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -116,7 +117,59 @@ func runRevertControlPlane(d *runData) error {
 	if err != nil {
 		return err
 	}
-	for _, o := range controlPlaneObjects(d.opts.Namespace) {
+	helm := d.helmCLI()
+	// The NodePools convert made go first, while yurt-manager (its
+	// webhooks and the nodepool controller's finalizers) still runs.
+	pools := controlPlaneObjects(d.opts.Namespace)
+	d.deleteObjects(c, pools[len(pools)-2:len(pools)-1])
+	releases := map[string]Release{}
+	if d.opts.DryRun {
+		d.add(PhaseRevertControlPlane, "would", "helm uninstall the releases %s and %s in %s if yurtctl convert installed them (release label %s=%s)",
+			ReleaseYurthub, ReleaseYurtManager, d.opts.Namespace, releaseLabelKey, releaseLabelValue)
+	} else if _, err := helm.Version(d.ctx); err != nil {
+		d.add(PhaseRevertControlPlane, "warning", "cannot remove the Helm releases convert installed (pass --helm PATH): %v", err)
+	} else if releases, err = helm.Releases(d.ctx, true); err != nil {
+		d.add(PhaseRevertControlPlane, "failed", "list the Helm releases convert installed: %v", err)
+	}
+	for _, name := range []string{ReleaseYurthub, ReleaseYurtManager} {
+		if _, ok := releases[name]; !ok {
+			continue
+		}
+		if err := helm.Uninstall(d.ctx, name); err != nil {
+			d.add(PhaseRevertControlPlane, "failed", "%v", err)
+			continue
+		}
+		d.add(PhaseRevertControlPlane, "done", "Helm release %s/%s uninstalled", d.opts.Namespace, name)
+	}
+	if others, err := helm.Releases(d.ctx, false); err == nil && !d.opts.DryRun {
+		for _, name := range chartNames {
+			if r, ok := others[name]; ok {
+				if _, ours := releases[name]; !ours {
+					d.add(PhaseRevertControlPlane, "warning", "Helm release %s/%s (chart %s) was not installed by yurtctl convert: kept", d.opts.Namespace, name, r.Chart)
+				}
+			}
+		}
+	}
+	// An earlier convert's hand-made objects, then the CRDs.
+	d.deleteObjects(c, pools[:len(pools)-2])
+	if d.opts.DryRun {
+		d.add(PhaseRevertControlPlane, "would", "delete the CustomResourceDefinitions yurtctl created once none of their objects is left")
+		return nil
+	}
+	actions, err := deleteUnusedCRDs(d.ctx, c.Dynamic)
+	for _, a := range actions {
+		d.add(PhaseRevertControlPlane, "done", "%s", a)
+	}
+	if err != nil {
+		d.add(PhaseRevertControlPlane, "failed", "%v", err)
+	}
+	d.add(PhaseRevertControlPlane, "done", "kube-controller-manager: convert did not change it, nothing to restore")
+	return nil
+}
+
+// deleteObjects deletes the objects yurtctl made (labelled as ours).
+func (d *runData) deleteObjects(c Clients, objs []cpObject) {
+	for _, o := range objs {
 		if d.opts.DryRun {
 			d.add(PhaseRevertControlPlane, "would", "delete %s %s if yurtctl created it", o.kind, o.name)
 			continue
@@ -129,7 +182,6 @@ func runRevertControlPlane(d *runData) error {
 			d.add(PhaseRevertControlPlane, "done", "%s %s %s", o.kind, o.name, res)
 		}
 	}
-	return nil
 }
 
 type cpObject struct {
@@ -215,15 +267,28 @@ func controlPlaneObjects(ns string) []cpObject {
 		if err != nil {
 			return "", err
 		}
+		deleted := 0
+		var kept []string
 		for _, np := range list.Items {
-			if err := api.Delete(ctx, np.GetName(), metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			err := api.Delete(ctx, np.GetName(), metav1.DeleteOptions{})
+			switch {
+			case err == nil || apierrors.IsNotFound(err):
+				deleted++
+			case apierrors.IsForbidden(err):
+				// yurt-manager's webhook refuses to delete a pool that
+				// still has nodes (joined by yurtadm join, not converted).
+				kept = append(kept, np.GetName()+" ("+err.Error()+")")
+			default:
 				return "", err
 			}
 		}
 		if len(list.Items) == 0 {
 			return "", nil
 		}
-		return fmt.Sprintf("deleted (%d)", len(list.Items)), nil
+		if len(kept) > 0 {
+			return fmt.Sprintf("deleted (%d); kept %s", deleted, strings.Join(kept, ", ")), nil
+		}
+		return fmt.Sprintf("deleted (%d)", deleted), nil
 	}})
 	out = append(out, cpObject{kind: "CustomResourceDefinition", name: NodePoolCRDName, delete: func(ctx context.Context, c Clients) (string, error) {
 		api := c.Dynamic.Resource(crdGVR)

@@ -291,22 +291,27 @@ func rollback(d *joinData, cause error) error {
 
 // Summary is what a successful join reports (-o json).
 type Summary struct {
-	NodeName          string   `json:"nodeName"`
-	NodeType          string   `json:"nodeType"`
-	NodePool          string   `json:"nodePool"`
-	Server            string   `json:"server"`
-	KubernetesVersion string   `json:"kubernetesVersion"`
-	KubeletKubeconfig string   `json:"kubeletKubeconfig"`
-	YurthubManifest   string   `json:"yurthubManifest"`
-	FilesWritten      []string `json:"filesWritten"`
-	DryRun            bool     `json:"dryRun"`
+	NodeName          string `json:"nodeName"`
+	NodeType          string `json:"nodeType"`
+	NodePool          string `json:"nodePool"`
+	Server            string `json:"server"`
+	KubernetesVersion string `json:"kubernetesVersion"`
+	KubeletKubeconfig string `json:"kubeletKubeconfig"`
+	YurthubManifest   string `json:"yurthubManifest"`
+	// YurthubTemplate says where the manifest came from: the cluster's
+	// YurtStaticSet or the built-in template (and why).
+	YurthubTemplate string `json:"yurthubTemplate,omitempty"`
+	// Autonomy is the node.openyurt.io/autonomy-duration set on the Node.
+	Autonomy     string   `json:"autonomy,omitempty"`
+	FilesWritten []string `json:"filesWritten"`
+	DryRun       bool     `json:"dryRun"`
 }
 
 func printSummary(d *joinData) error {
 	o := d.opts
 	sum := Summary{NodeName: o.NodeName, NodeType: o.NodeType, NodePool: o.NodePoolName,
 		KubeletKubeconfig: constants.OpenYurtKubeletConfig, YurthubManifest: constants.YurthubManifest,
-		FilesWritten: d.files.Written(), DryRun: o.DryRun}
+		FilesWritten: d.files.Written(), DryRun: o.DryRun, YurthubTemplate: d.outcome.YurthubTemplate, Autonomy: d.outcome.Autonomy}
 	if d.discovered != nil {
 		sum.Server, sum.KubernetesVersion = d.discovered.Server, d.discovered.KubernetesVersion
 	}
@@ -321,10 +326,30 @@ func printSummary(d *joinData) error {
 		This node has joined the cluster as an OpenYurt %s node:
 		  * Node %q is Ready, in nodepool %q
 		  * kubelet talks to %s through yurthub (%s)
-		  * yurthub runs as the static pod %s
+		  * yurthub runs as the static pod %s, from %s
+		  * autonomy: %s
 
 		Run 'kubectl get nodes' on the control plane to see it.
 		To undo this join, run 'yurtadm reset'.
-		`), o.NodeType, o.NodeName, o.NodePoolName, sum.Server, constants.YurthubProxyURL, constants.YurthubManifest)
+		`), o.NodeType, o.NodeName, o.NodePoolName, sum.Server, constants.YurthubProxyURL, constants.YurthubManifest,
+		orDash(sum.YurthubTemplate), autonomyText(sum.Autonomy))
 	return nil
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// autonomyText says what the autonomy annotation means for the operator.
+func autonomyText(v string) string {
+	switch v {
+	case "":
+		return "not set (the cloud evicts this node's pods as on any node when it is cut off)"
+	case autonomyForever:
+		return "node.openyurt.io/autonomy-duration=0 (its pods stay for as long as it is cut off)"
+	}
+	return "node.openyurt.io/autonomy-duration=" + v + " (its pods stay that long while it is cut off)"
 }

@@ -53,6 +53,15 @@ type Data interface {
 	ServingCertWait() time.Duration
 	// NodeIP is the node's default address.
 	NodeIP() (net.IP, error)
+	// Outcome is what the phases report beyond the options: which yurthub
+	// template was used, the autonomy set.
+	Outcome() *Outcome
+}
+
+// Outcome is filled by the phases for the summary.
+type Outcome struct {
+	YurthubTemplate string
+	Autonomy        string
 }
 
 type joinData struct {
@@ -77,7 +86,10 @@ type joinData struct {
 	cri        string
 	started    bool
 	startedAt  time.Time
+	outcome    Outcome
 }
+
+func (d *joinData) Outcome() *Outcome { return &d.outcome }
 
 var _ Data = &joinData{}
 

@@ -776,3 +776,94 @@ func TestJoinPhaseUnknownNamesThePhases(t *testing.T) {
 		}
 	}
 }
+
+// chartTemplate is a yurt-static-set-yurt-hub ConfigMap as OpenYurt's
+// YurtStaticSet controller writes it from the yurthub chart (token mode).
+func chartTemplate() *corev1.ConfigMap {
+	return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "yurt-static-set-yurt-hub", Namespace: constants.DefaultNamespace},
+		Data: map[string]string{"yurthub": `apiVersion: v1
+kind: Pod
+metadata:
+  name: yurt-hub
+  namespace: kube-system
+  annotations:
+    openyurt.io/static-pod-hash: 5d9f7c
+  labels:
+    k8s-app: yurt-hub
+spec:
+  hostNetwork: true
+  containers:
+  - name: yurt-hub
+    image: docker.io/openyurt/yurthub:v1.7.1
+    command:
+    - yurthub
+    - --v=2
+    - --bind-address=127.0.0.1
+    - --server-addr=https://10.9.9.9:6443
+    - --node-name=$(NODE_NAME)
+    - --nodepool-name=
+    - --bootstrap-file=/var/lib/yurthub/bootstrap-hub.conf
+    - --working-mode=edge
+    - --namespace=kube-system
+    - --enable-dummy-if=false
+`}}
+}
+
+func TestJoinUsesTheClustersYurthubTemplate(t *testing.T) {
+	c := newCluster(t, testToken, true)
+	c.objects = append(c.objects, chartTemplate())
+	hh := newHarness(t, c)
+	if err := hh.run(baseArgs(c)...); err != nil {
+		t.Fatalf("join: %v\n%s", err, hh.stderr.String())
+	}
+	var pod corev1.Pod
+	if err := yaml.UnmarshalStrict(hh.read(constants.YurthubManifest), &pod); err != nil {
+		t.Fatalf("yurthub.yaml is not a Pod: %v", err)
+	}
+	ctr := pod.Spec.Containers[0]
+	cmdline := strings.Join(ctr.Command, " ")
+	for _, want := range []string{"--server-addr=https://" + testServer, "--nodepool-name=edge", "--bootstrap-file=" + constants.YurthubBootstrapFile,
+		"--enable-dummy-if=false", "--v=2"} {
+		if !strings.Contains(cmdline, want) {
+			t.Errorf("yurthub command lacks %q: %s", want, cmdline)
+		}
+	}
+	if strings.Contains(cmdline, "10.9.9.9") || strings.Contains(cmdline, "--bootstrap-mode=kubeletcertificate") {
+		t.Errorf("yurthub command kept a value join sets: %s", cmdline)
+	}
+	if ctr.Image != "docker.io/openyurt/yurthub:v1.7.1" || pod.Annotations["openyurt.io/static-pod-hash"] != "5d9f7c" {
+		t.Errorf("the cluster's image or hash was not kept: %s %v", ctr.Image, pod.Annotations)
+	}
+	// The template is in token mode, so join bootstraps yurthub that way.
+	if !hh.h.FS.Exists(constants.YurthubBootstrapFile) || hh.mode(constants.YurthubBootstrapFile) != 0o600 {
+		t.Errorf("token mode from the cluster's template, but no 0600 %s", constants.YurthubBootstrapFile)
+	}
+	if out := hh.stdout.String(); !strings.Contains(out, "the cluster's YurtStaticSet kube-system/yurt-hub") ||
+		!strings.Contains(out, "node.openyurt.io/autonomy-duration=0") {
+		t.Errorf("the summary does not say which template and autonomy:\n%s", out)
+	}
+
+	// A join that chose the other bootstrap mode keeps the built-in
+	// template, and says why.
+	kce := newHarness(t, c)
+	if err := kce.run(append(baseArgs(c), "--yurthub-bootstrap-mode=kubeletcertificate", "--autonomy-duration=none")...); err != nil {
+		t.Fatalf("join: %v\n%s", err, kce.stderr.String())
+	}
+	if out := kce.stdout.String(); !strings.Contains(out, "the built-in template (--yurthub-bootstrap-mode=kubeletcertificate, the cluster's template is for token mode)") ||
+		!strings.Contains(out, "autonomy: not set") {
+		t.Errorf("summary:\n%s", out)
+	}
+}
+
+func TestJoinAutonomyDurationIsValidated(t *testing.T) {
+	for _, v := range []string{"0", "none", "6h", "90s"} {
+		if err := validAutonomy(v); err != nil {
+			t.Errorf("%q refused: %v", v, err)
+		}
+	}
+	for _, v := range []string{"", "-1h", "forever", "500ms", "0s\n"} {
+		if err := validAutonomy(v); err == nil || cmdutil.ExitCode(err) != cmdutil.ExitUsage {
+			t.Errorf("%q accepted (%v)", v, err)
+		}
+	}
+}

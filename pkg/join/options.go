@@ -37,11 +37,16 @@ const (
 	flagTimeout         = "timeout"
 	flagHostRoot        = "host-root"
 	flagOutput          = "output"
+	flagAutonomy        = "autonomy-duration"
 	bootstrapModeToken  = "token"
-	defaultJoinTimeout  = 5 * time.Minute
-	configAPIVersion    = "yurtadm.openyurt.io/v1alpha1"
-	configKind          = "JoinConfiguration"
-	yurthubVerbosity    = 2
+	// autonomyForever is node.openyurt.io/autonomy-duration's "never
+	// evict"; autonomyOff leaves the annotation unset.
+	autonomyForever    = "0"
+	autonomyOff        = "none"
+	defaultJoinTimeout = 5 * time.Minute
+	configAPIVersion   = "yurtadm.openyurt.io/v1alpha1"
+	configKind         = "JoinConfiguration"
+	yurthubVerbosity   = 2
 )
 
 // Options is everything join needs to know. Flags, the --config file and
@@ -59,6 +64,7 @@ type Options struct {
 	YurthubImage             string            `json:"yurthubImage,omitempty"`
 	YurthubBootstrapMode     string            `json:"yurthubBootstrapMode,omitempty"`
 	YurthubExtraArgs         []string          `json:"yurthubExtraArgs,omitempty"`
+	AutonomyDuration         string            `json:"autonomyDuration,omitempty"`
 	Namespace                string            `json:"namespace,omitempty"`
 	IgnorePreflightErrors    []string          `json:"ignorePreflightErrors,omitempty"`
 	Timeout                  metaDuration      `json:"timeout,omitempty"`
@@ -69,6 +75,9 @@ type Options struct {
 
 	// nodeNameGiven is set when --node-name or the file named the node.
 	nodeNameGiven bool
+	// bootstrapModeGiven is set when --yurthub-bootstrap-mode or the file
+	// chose the mode: otherwise the cluster's yurthub template's mode wins.
+	bootstrapModeGiven bool
 	// skipPreflight is set when --skip-phases skips preflight: the
 	// kubelet skew check in discovery is then a warning too.
 	skipPreflight bool
@@ -102,6 +111,7 @@ func newOptions() *Options {
 		YurthubImage:         version.DefaultYurthubImage,
 		YurthubBootstrapMode: constants.YurthubBootstrapModeKCE,
 		Namespace:            constants.DefaultNamespace,
+		AutonomyDuration:     autonomyForever,
 		Timeout:              metaDuration{defaultJoinTimeout},
 		HostRoot:             "/",
 		Output:               cmdutil.OutputText,
@@ -167,11 +177,13 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.Var(durationFlag{&o.Timeout}, flagTimeout, "how long to wait for yurthub and for the Node to be Ready")
 	fs.StringVar(&o.HostRoot, flagHostRoot, o.HostRoot, "directory that stands for / (for a node's root mounted elsewhere)")
 	fs.StringVarP(&o.Output, flagOutput, "o", o.Output, "summary format: text or json")
+	fs.StringVar(&o.AutonomyDuration, flagAutonomy, o.AutonomyDuration, "edge nodes: how long the cloud keeps this node's pods while it is cut off, set as node.openyurt.io/autonomy-duration once the node is Ready: 0 = for as long as the outage lasts, a duration such as 6h, or none (pods are evicted as on any Kubernetes node)")
 }
 
 // loadConfig reads the --config file into o for every field whose flag was
 // not given on the command line. Flags win; the file wins over defaults.
 func (o *Options) loadConfig(fs *pflag.FlagSet) error {
+	o.bootstrapModeGiven = fs.Changed(flagBootstrapMode)
 	if o.ConfigFile == "" {
 		return nil
 	}
@@ -244,11 +256,17 @@ func (o *Options) loadConfig(fs *pflag.FlagSet) error {
 	set(flagBootstrapMode, func() {
 		if f.YurthubBootstrapMode != "" {
 			o.YurthubBootstrapMode = f.YurthubBootstrapMode
+			o.bootstrapModeGiven = true
 		}
 	})
 	set(flagNamespace, func() {
 		if f.Namespace != "" {
 			o.Namespace = f.Namespace
+		}
+	})
+	set(flagAutonomy, func() {
+		if f.AutonomyDuration != "" {
+			o.AutonomyDuration = f.AutonomyDuration
 		}
 	})
 	set(flagIgnorePreflight, func() {
@@ -284,6 +302,20 @@ func (o *Options) complete(hostname func() (string, error)) error {
 	return nil
 }
 
+// validAutonomy checks --autonomy-duration: "0", "none" or a positive
+// duration pod-binding can turn into tolerationSeconds.
+func validAutonomy(v string) error {
+	if v == autonomyForever || v == autonomyOff {
+		return nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < time.Second {
+		return cmdutil.Usagef("pass 0 (for as long as the outage lasts), a duration such as 6h, or none",
+			"invalid --%s %q", flagAutonomy, v)
+	}
+	return nil
+}
+
 // The bounds of --timeout: each wait of a join (yurthub, the Node) takes
 // seconds on a good link and minutes on a slow one, never days.
 const (
@@ -308,6 +340,9 @@ func (o *Options) Validate() error {
 		return err
 	}
 	if err := discovery.ValidateCAHashes(o.CACertHashes, o.UnsafeSkipCAVerification); err != nil {
+		return err
+	}
+	if err := validAutonomy(o.AutonomyDuration); err != nil {
 		return err
 	}
 	if o.NodeType != constants.NodeTypeEdge && o.NodeType != constants.NodeTypeCloud {

@@ -3,11 +3,20 @@ package join
 import (
 	"context"
 	"fmt"
+	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/kubernetes/cmd/kubeadm/app/cmd/phases/workflow"
+	"sigs.k8s.io/yaml"
 
 	"github.com/yurtadm/yurtadm/pkg/cmdutil"
 	"github.com/yurtadm/yurtadm/pkg/constants"
+	"github.com/yurtadm/yurtadm/pkg/discovery"
+	"github.com/yurtadm/yurtadm/pkg/kube"
+	"github.com/yurtadm/yurtadm/pkg/version"
 	"github.com/yurtadm/yurtadm/pkg/yurthub"
 	"github.com/yurtadm/yurtadm/templates"
 )
@@ -122,16 +131,7 @@ func runYurthub(d Data) error {
 		return err
 	}
 	o, w := d.Options(), d.Files()
-	manifest, err := templates.RenderYurthub(templates.Yurthub{
-		Image:         o.YurthubImage,
-		Namespace:     o.Namespace,
-		ServerAddr:    res.Server,
-		NodePoolName:  o.NodePoolName,
-		WorkingMode:   o.NodeType,
-		BootstrapMode: o.YurthubBootstrapMode,
-		Verbosity:     yurthubVerbosity,
-		ExtraArgs:     o.YurthubExtraArgs,
-	})
+	manifest, err := renderHub(d, res)
 	if err != nil {
 		return err
 	}
@@ -153,9 +153,104 @@ func runYurthub(d Data) error {
 	if err := w.WriteFile(constants.YurthubManifest, manifest, 0o644); err != nil {
 		return err
 	}
-	d.IO().Logf("yurthub", "Wrote the yurthub static pod %s (%s mode, bootstrap %s, nodepool %s)",
-		constants.YurthubManifest, o.NodeType, o.YurthubBootstrapMode, o.NodePoolName)
+	d.IO().Logf("yurthub", "Wrote the yurthub static pod %s (%s mode, bootstrap %s, nodepool %s) from %s",
+		constants.YurthubManifest, o.NodeType, o.YurthubBootstrapMode, o.NodePoolName, d.Outcome().YurthubTemplate)
 	return nil
+}
+
+// renderHub renders yurthub's static pod from the cluster's own template
+// when it has one: the ConfigMap yurt-static-set-<yurt-hub|yurt-hub-cloud>
+// that OpenYurt's YurtStaticSet controller keeps (OpenYurt's yurthub chart
+// lets bootstrap tokens read exactly those two), so the node runs the
+// yurthub version and flags the cluster chose. join sets the node's own
+// values on it: the API server address it joined by, its mode, pool and
+// bootstrap. Without a template (or with one join cannot use) the
+// built-in template is used; Outcome says which and why.
+func renderHub(d Data, res *discovery.Result) ([]byte, error) {
+	o := d.Options()
+	builtin := func(why string) ([]byte, error) {
+		d.Outcome().YurthubTemplate = "the built-in template (" + why + ")"
+		return templates.RenderYurthub(templates.Yurthub{
+			Image:         o.YurthubImage,
+			Namespace:     o.Namespace,
+			ServerAddr:    res.Server,
+			NodePoolName:  o.NodePoolName,
+			WorkingMode:   o.NodeType,
+			BootstrapMode: o.YurthubBootstrapMode,
+			Verbosity:     yurthubVerbosity,
+			ExtraArgs:     o.YurthubExtraArgs,
+		})
+	}
+	yss := constants.YurthubStaticSet
+	if o.NodeType == constants.NodeTypeCloud {
+		yss = constants.YurthubCloudStaticSet
+	}
+	cmName := "yurt-static-set-" + yss
+	where := o.Namespace + "/" + cmName
+	client, err := d.BootstrapClient()
+	if err != nil {
+		return builtin("no client to read ConfigMap " + where + ": " + err.Error())
+	}
+	ctx, cancel := context.WithTimeout(d.Context(), 15*time.Second)
+	defer cancel()
+	cm, err := client.CoreV1().ConfigMaps(o.Namespace).Get(ctx, cmName, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		return builtin("the cluster has no YurtStaticSet " + yss + ": ConfigMap " + where + " not found")
+	case apierrors.IsForbidden(err):
+		d.IO().Logf("yurthub", "WARNING: the bootstrap token may not read ConfigMap %s: OpenYurt's yurthub chart grants that read ('yurtctl convert' installs it)", where)
+		return builtin("the bootstrap token may not read ConfigMap " + where)
+	case err != nil:
+		d.IO().Logf("yurthub", "WARNING: could not read ConfigMap %s: %v", where, err)
+		return builtin("could not read ConfigMap " + where)
+	case len(cm.Data) != 1:
+		d.IO().Logf("yurthub", "WARNING: ConfigMap %s holds %d entries, want the one static pod manifest", where, len(cm.Data))
+		return builtin("ConfigMap " + where + " is not one manifest")
+	}
+	var tmpl string
+	for _, v := range cm.Data {
+		tmpl = v
+	}
+	var pod corev1.Pod
+	if err := yaml.Unmarshal([]byte(tmpl), &pod); err != nil {
+		d.IO().Logf("yurthub", "WARNING: ConfigMap %s is not a Pod manifest: %v", where, err)
+		return builtin("ConfigMap " + where + " is not a Pod manifest")
+	}
+	// The template's bootstrap mode is the cluster's choice unless this
+	// join chose one.
+	var cmd []string
+	for _, c := range pod.Spec.Containers {
+		if c.Name == "yurt-hub" {
+			cmd = c.Command
+		}
+	}
+	mode, ok := yurthub.ArgValue(cmd, "--bootstrap-mode")
+	if !ok {
+		mode = bootstrapModeToken // yurthub v1.7.0's default
+	}
+	if !o.bootstrapModeGiven {
+		o.YurthubBootstrapMode = mode
+	}
+	if o.YurthubBootstrapMode != mode || (mode != bootstrapModeToken && mode != constants.YurthubBootstrapModeKCE) {
+		return builtin(fmt.Sprintf("--%s=%s, the cluster's template is for %s mode", flagBootstrapMode, o.YurthubBootstrapMode, mode))
+	}
+	args := []string{"--server-addr=" + res.Server, "--working-mode=" + o.NodeType, "--namespace=" + o.Namespace,
+		"--nodepool-name=" + o.NodePoolName}
+	if mode == bootstrapModeToken {
+		args = append(args, "--bootstrap-file="+constants.YurthubBootstrapFile)
+	}
+	image := ""
+	if o.YurthubImage != version.DefaultYurthubImage {
+		image = o.YurthubImage
+	}
+	manifest, err := templates.RenderFromStaticSet(templates.FromStaticSet{Manifest: []byte(tmpl), Image: image,
+		Args: append(args, o.YurthubExtraArgs...)})
+	if err != nil {
+		d.IO().Logf("yurthub", "WARNING: cannot use the cluster's yurthub template (ConfigMap %s): %v", where, err)
+		return builtin("the cluster's template in ConfigMap " + where + " is unusable")
+	}
+	d.Outcome().YurthubTemplate = "the cluster's YurtStaticSet " + o.Namespace + "/" + yss + " (ConfigMap " + cmName + ")"
+	return manifest, nil
 }
 
 func runKubeletStart(d Data) error {
@@ -267,6 +362,7 @@ func runWaitReady(d Data) error {
 			Hint: "check the CNI plugin (a node without pod network stays NotReady) and kubelet's log"}
 	}
 	d.IO().Logf("wait-ready", "Node %q is Ready", name)
+	setAutonomy(d, client, name)
 	// As kubeadm does once kubelet holds its certificate: the bootstrap
 	// token has no use on this node any more (kubelet runs through yurthub
 	// with an empty --bootstrap-kubeconfig), so it does not stay on disk.
@@ -284,4 +380,27 @@ func poll(d Data, cond func(context.Context) (bool, error)) error {
 	ctx, cancel := context.WithTimeout(d.Context(), d.Options().Timeout.Duration)
 	defer cancel()
 	return yurthub.Poll(ctx, d.PollInterval(), cond)
+}
+
+// setAutonomy marks an edge node autonomous (node.openyurt.io/autonomy-
+// duration), with the node's own credentials through yurthub (the
+// NodeRestriction admission lets a node annotate itself). yurt-manager's
+// pod-binding controller turns it into the tolerationSeconds of the node's
+// pods. A failure is a warning with the command that does it: the node
+// has joined.
+func setAutonomy(d Data, client kube.Interface, name string) {
+	o := d.Options()
+	if o.NodeType != constants.NodeTypeEdge || o.AutonomyDuration == autonomyOff {
+		return
+	}
+	patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, constants.AnnotationAutonomyDur, o.AutonomyDuration)
+	ctx, cancel := context.WithTimeout(d.Context(), 15*time.Second)
+	defer cancel()
+	if _, err := client.CoreV1().Nodes().Patch(ctx, name, types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+		d.IO().Logf("wait-ready", "WARNING: could not set %s=%s on Node %q: %v; run 'kubectl annotate node %s %s=%s' on the control plane",
+			constants.AnnotationAutonomyDur, o.AutonomyDuration, name, err, name, constants.AnnotationAutonomyDur, o.AutonomyDuration)
+		return
+	}
+	d.Outcome().Autonomy = o.AutonomyDuration
+	d.IO().Logf("wait-ready", "Node %q is autonomous: %s=%s", name, constants.AnnotationAutonomyDur, o.AutonomyDuration)
 }

@@ -19,6 +19,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 )
 
@@ -58,7 +59,8 @@ type Cluster struct {
 	Log io.Writer
 
 	// Client talks to kube-apiserver as cluster-admin (after Create or Attach).
-	Client kubernetes.Interface
+	Client     kubernetes.Interface
+	restConfig *rest.Config
 
 	nodes []*Node
 	mu    sync.Mutex
@@ -137,13 +139,16 @@ func (c *Cluster) Prerequisites() []string {
 	if c.ToolsBin == "" {
 		missing = append(missing, EnvToolsBin+" (bash hack/tools.sh | tail -1)")
 	}
-	for _, b := range []string{"kubelet", "kubeadm", "crictl", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy", "coredns", "yurthub", "yurt-manager"} {
+	for _, b := range []string{"kubelet", "kubeadm", "crictl", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy", "coredns", "yurthub", "yurt-manager", "helm"} {
 		if _, err := os.Stat(filepath.Join(c.ToolsBin, b)); c.ToolsBin != "" && err != nil {
 			missing = append(missing, filepath.Join(c.ToolsBin, b)+" (bash hack/tools.sh)")
 		}
 	}
 	if c.Yurtadm == "" {
 		missing = append(missing, "the yurtadm binary to install on the nodes")
+	}
+	if _, err := OpenYurtCharts(); err != nil {
+		missing = append(missing, err.Error())
 	}
 	return missing
 }
@@ -213,9 +218,12 @@ func (c *Cluster) connect() error {
 	if err != nil {
 		return err
 	}
-	c.Client = cl
+	c.Client, c.restConfig = cl, cfg
 	return nil
 }
+
+// RestConfig is the admin client configuration (after Create or Attach).
+func (c *Cluster) RestConfig() *rest.Config { return rest.CopyConfig(c.restConfig) }
 
 // hostSysctls are the host settings Create changes and Delete restores.
 var hostSysctls = map[string]string{
@@ -269,8 +277,15 @@ func (c *Cluster) Create(ctx context.Context) error {
 		return err
 	}
 	c.logf("control plane up (%s)", time.Since(start).Round(time.Millisecond))
-	if err := c.prepareForEdge(ctx); err != nil {
-		return err
+	// A cluster of kubeadm workers only stays a plain kubeadm cluster: the
+	// starting point of yurtctl convert.
+	for _, n := range c.Config.Nodes {
+		if n.Role == RoleEdge || n.Role == RoleCloud {
+			if err := c.prepareForEdge(ctx); err != nil {
+				return err
+			}
+			break
+		}
 	}
 	for _, n := range c.nodes[1:] {
 		if n.NoJoin {
@@ -472,10 +487,11 @@ func (c *Cluster) initControlPlane(ctx context.Context) error {
 	return c.WaitPods(ctx, "kube-system", "k8s-app in (kube-proxy,kube-dns)", 3*time.Minute)
 }
 
-// prepareForEdge makes the cluster ready for yurthub: this project's
-// `yurtctl convert phase control-plane` (yurt-hub-cfg, RBAC, node pools)
-// with OpenYurt's yurt-manager (its CSR approver signs yurthub's serving
-// certificate), run on the control-plane node with admin.conf.
+// prepareForEdge makes the cluster an OpenYurt cluster before any edge
+// node joins: `yurtctl convert phase control-plane` on the control-plane
+// node with admin.conf installs OpenYurt's own charts (yurt-manager, with
+// pod-binding, nodepool and the CSR approver, and yurthub's YurtStaticSets)
+// from the charts the node keeps, and the node pools.
 func (c *Cluster) prepareForEdge(ctx context.Context) error {
 	var pools []string
 	seen := map[string]bool{}
@@ -487,7 +503,9 @@ func (c *Cluster) prepareForEdge(ctx context.Context) error {
 	}
 	cp := c.ControlPlane()
 	args := []string{"yurtctl", "convert", "phase", "control-plane", "--kubeconfig", "/etc/kubernetes/admin.conf", "--yes",
-		"--yurt-manager-image", YurtManagerImage}
+		"--yurt-manager-image", YurtManagerImage, "--yurthub-image", YurthubImage, "--chart-source", ChartsInNode,
+		// No dummy network device can be created on this kernel.
+		"--yurthub-extra-arg=--enable-dummy-if=false"}
 	r, err := cp.Run(ctx, args...)
 	if err != nil {
 		return err

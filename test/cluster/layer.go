@@ -186,6 +186,7 @@ func (c *Cluster) buildLayers() error {
 		"usr/bin/crictl":          filepath.Join(c.ToolsBin, "crictl"),
 		"usr/local/bin/yurtadm":   c.Yurtadm,
 		"usr/local/bin/ynode-web": filepath.Join(c.Build, "bin", "web"),
+		"usr/local/bin/helm":      filepath.Join(c.ToolsBin, "helm"),
 	}
 	for p, src := range bins {
 		if err := copyFile(src, filepath.Join(layer, p), 0o755); err != nil {
@@ -194,6 +195,16 @@ func (c *Cluster) buildLayers() error {
 	}
 	if err := os.Symlink("yurtadm", filepath.Join(layer, "usr/local/bin/yurtctl")); err != nil {
 		return err
+	}
+	// OpenYurt's charts, where an air-gapped master keeps them.
+	charts, err := OpenYurtCharts()
+	if err != nil {
+		return err
+	}
+	for _, name := range []string{"yurt-manager", "yurthub"} {
+		if err := copyTree(filepath.Join(charts, name), filepath.Join(layer, ChartsInNode, name)); err != nil {
+			return err
+		}
 	}
 	// crictl's configuration, as an operator sets it.
 	return writeFile(filepath.Join(layer, "etc/crictl.yaml"), []byte("runtime-endpoint: "+CRISocket+"\nimage-endpoint: "+CRISocket+"\ntimeout: 10\n"), 0o644)

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -18,6 +19,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/yurtadm/yurtadm/pkg/convert"
+	"github.com/yurtadm/yurtadm/test/cluster"
 	"github.com/yurtadm/yurtadm/test/framework"
 )
 
@@ -70,7 +72,7 @@ func (h *Harness) Up(ctx context.Context) error {
 }
 
 // StartCluster starts the control plane (in Work/cluster), kube-scheduler
-// and yurt-manager, and runs `yurtctl convert phase control-plane`.
+// and yurt-manager, and creates what yurthub reads from the cluster.
 func (h *Harness) StartCluster(ctx context.Context) error {
 	tools, err := framework.FindTools()
 	if err != nil {
@@ -97,14 +99,9 @@ func (h *Harness) StartCluster(ctx context.Context) error {
 		return err
 	}
 	h.recordCP()
-	r, err := h.Run(ctx, filepath.Join(h.Bin, "yurtctl"), "convert", "phase", "control-plane", "--yes", "--kubeconfig", cp.AdminKubeconfig)
-	if err != nil {
+	if err := h.installYurthubObjects(ctx); err != nil {
 		return err
 	}
-	if r.ExitCode != 0 {
-		return fmt.Errorf("yurtctl convert phase control-plane failed:\n%s", r)
-	}
-	h.logf("yurtctl convert phase control-plane: done (%s)", r.Took.Round(time.Millisecond))
 	return h.writeClusterEnv()
 }
 
@@ -288,5 +285,34 @@ func (h *Harness) yurtManagerRBAC() error {
 	if err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("ClusterRoleBinding %s-binding: %w", name, err)
 	}
+	return nil
+}
+
+// installYurthubObjects creates what yurthub reads from the cluster, from
+// OpenYurt's own charts rendered by helm: the CRDs of the yurt-manager
+// chart (yurthub watches NodePools) and the yurthub chart's yurt-hub-cfg
+// and RBAC. This single-host harness runs yurt-manager as a host process
+// with only its CSR approver, so it cannot take the charts' webhooks and
+// Deployment (yurtctl convert's control-plane phase installs those on the
+// multi-node harness, test/cluster).
+func (h *Harness) installYurthubObjects(ctx context.Context) error {
+	charts, err := cluster.OpenYurtCharts()
+	if err != nil {
+		return err
+	}
+	helm := filepath.Join(os.Getenv(framework.EnvToolsBin), "helm")
+	for _, args := range [][]string{
+		{"show", "crds", filepath.Join(charts, "yurt-manager")},
+		{"template", "yurthub", filepath.Join(charts, "yurthub"), "--namespace", "kube-system", "--show-only", "templates/yurthub-cfg.yaml"},
+	} {
+		out, err := exec.CommandContext(ctx, helm, args...).Output()
+		if err != nil {
+			return fmt.Errorf("helm %s: %w", strings.Join(args, " "), err)
+		}
+		if err := cluster.Apply(ctx, h.CP.AdminConfig, out); err != nil {
+			return err
+		}
+	}
+	h.logf("OpenYurt's CRDs and the yurthub chart's yurt-hub-cfg and RBAC created")
 	return nil
 }

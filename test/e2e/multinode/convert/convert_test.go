@@ -11,6 +11,8 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
 
 	"github.com/yurtadm/yurtadm/pkg/constants"
 	"github.com/yurtadm/yurtadm/test/cluster"
@@ -75,7 +77,8 @@ func TestThreeNodeConvert(t *testing.T) {
 		return r
 	}
 	convertArgs := []string{"convert", "--yes", "--cloud-nodes", cp.Name, "--timeout", "60s", "--node-image", c.YurtadmImage,
-		"--yurthub-image", cluster.YurthubImage, "--yurthub-extra-arg=--enable-dummy-if=false"}
+		"--yurthub-image", cluster.YurthubImage, "--yurthub-extra-arg=--enable-dummy-if=false",
+		"--yurt-manager-image", cluster.YurtManagerImage, "--chart-source", cluster.ChartsInNode}
 
 	// worker2 lacks yurthub's image: its yurthub can never start.
 	bad, good := workers[1], workers[0]
@@ -117,6 +120,14 @@ func TestThreeNodeConvert(t *testing.T) {
 	for _, w := range workers {
 		checkConverted(ctx, t, c, w, pods[w.Name])
 	}
+	// OpenYurt's control plane from its charts: two Helm releases, the
+	// chart's CRDs, yurt-manager Ready on the control-plane node.
+	if got := releases(ctx, t, cp); got != "yurt-manager,yurthub" {
+		t.Errorf("helm releases after convert: %q", got)
+	}
+	if n := openyurtCRDs(ctx, t, c); n < 8 {
+		t.Errorf("%d OpenYurt CRDs after convert, want the chart's 8", n)
+	}
 	if t.Failed() {
 		return
 	}
@@ -126,6 +137,12 @@ func TestThreeNodeConvert(t *testing.T) {
 		t.Fatalf("revert:\n%s", r)
 	}
 	clustertest.Measure(t, "revert of 2 workers: %s", r.Took.Round(100*time.Millisecond))
+	if got := releases(ctx, t, cp); got != "" {
+		t.Errorf("helm releases after revert: %q", got)
+	}
+	if n := openyurtCRDs(ctx, t, c); n != 0 {
+		t.Errorf("%d OpenYurt CRDs left after revert (no object of them is left)", n)
+	}
 	for _, w := range workers {
 		if got := checksums(ctx, t, w); got != before[w.Name] {
 			t.Errorf("%s's kubelet files after revert differ:\nbefore %s\nafter %s", w.Name, before[w.Name], got)
@@ -172,4 +189,34 @@ func checkConverted(ctx context.Context, t *testing.T, c *cluster.Cluster, w *cl
 	if string(p.UID) != uid || clustertest.Restarts(p) != 0 || !cluster.PodReady(p) {
 		t.Errorf("%s's workload: uid %s (was %s), restarts %d, ready %v", w.Name, p.UID, uid, clustertest.Restarts(p), cluster.PodReady(p))
 	}
+}
+
+// releases are the Helm releases in kube-system, as helm lists them.
+func releases(ctx context.Context, t *testing.T, cp *cluster.Node) string {
+	t.Helper()
+	out, err := cp.Output(ctx, "helm", "list", "-n", "kube-system", "-q", "--kubeconfig", "/etc/kubernetes/admin.conf")
+	if err != nil {
+		t.Fatalf("helm list: %v", err)
+	}
+	return strings.Join(strings.Fields(out), ",")
+}
+
+// openyurtCRDs counts the CRDs of OpenYurt's API groups.
+func openyurtCRDs(ctx context.Context, t *testing.T, c *cluster.Cluster) int {
+	t.Helper()
+	dc, err := dynamic.NewForConfig(c.RestConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := dc.Resource(schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, crd := range list.Items {
+		if strings.HasSuffix(crd.GetName(), ".openyurt.io") {
+			n++
+		}
+	}
+	return n
 }

@@ -1,0 +1,449 @@
+package convert
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/yaml"
+
+	"github.com/yurtadm/yurtadm/pkg/constants"
+	"github.com/yurtadm/yurtadm/pkg/kube"
+	"github.com/yurtadm/yurtadm/pkg/yurthub"
+)
+
+// annotationChartHash on a CRD convert made is the hash of the chart's
+// definition it last wrote there.
+const annotationChartHash = "yurtctl.openyurt.io/chart-crd-hash"
+
+// imageValues is a chart's image: registry/repository:tag, as OpenYurt's
+// charts compose it.
+type imageValues struct {
+	Registry   string `json:"registry"`
+	Repository string `json:"repository"`
+	Tag        string `json:"tag"`
+}
+
+// splitImage splits ref into the three parts OpenYurt's charts join with
+// "/" and ":". A reference by digest cannot be expressed that way.
+func splitImage(ref string) (imageValues, error) {
+	if err := yurthub.ValidateImage(ref); err != nil {
+		return imageValues{}, err
+	}
+	if strings.Contains(ref, "@") {
+		return imageValues{}, fmt.Errorf("image %q is a reference by digest: OpenYurt's charts take registry/repository:tag; name it by tag", ref)
+	}
+	registry, rest := "docker.io/library", ref
+	if i := strings.LastIndex(ref, "/"); i >= 0 {
+		registry, rest = ref[:i], ref[i+1:]
+	}
+	repo, tag, ok := strings.Cut(rest, ":")
+	if !ok || tag == "" {
+		tag = "latest"
+	}
+	if repo == "" || registry == "" {
+		return imageValues{}, fmt.Errorf("image %q has no repository name", ref)
+	}
+	return imageValues{Registry: registry, Repository: repo, Tag: tag}, nil
+}
+
+// yurtManagerValues pins the yurt-manager chart: its controllers (see
+// DefaultYurtManagerControllers) and, when given, its image.
+func yurtManagerValues(image string) (map[string]any, error) {
+	v := map[string]any{"controllers": DefaultYurtManagerControllers}
+	if image != "" {
+		im, err := splitImage(image)
+		if err != nil {
+			return nil, fmt.Errorf("--%s: %w", flagYurtManagerImage, err)
+		}
+		v["image"] = im
+	}
+	return v, nil
+}
+
+// yurthubValues pins the yurthub chart: the API server address every
+// yurthub talks to and the yurthub image.
+func yurthubValues(server, image string) (map[string]any, error) {
+	im, err := splitImage(image)
+	if err != nil {
+		return nil, fmt.Errorf("--%s: %w", flagYurthubImage, err)
+	}
+	return map[string]any{"kubernetesServerAddr": server, "image": im}, nil
+}
+
+// writeValues writes values (JSON is YAML) into dir, 0600.
+func writeValues(dir, name string, v map[string]any) (string, error) {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return "", err
+	}
+	p := filepath.Join(dir, name+"-values.yaml")
+	return p, os.WriteFile(p, data, 0o600)
+}
+
+// clusterServer is the API server address the cluster gives joining
+// nodes: kube-public/cluster-info's kubeconfig, as kubeadm publishes it.
+func clusterServer(ctx context.Context, kc kube.Interface) (string, error) {
+	cm, err := kc.CoreV1().ConfigMaps(metav1.NamespacePublic).Get(ctx, "cluster-info", metav1.GetOptions{})
+	if err != nil {
+		return "", fmt.Errorf("read kube-public/cluster-info (the address nodes join): %w", err)
+	}
+	cfg, err := clientcmd.Load([]byte(cm.Data["kubeconfig"]))
+	if err != nil {
+		return "", fmt.Errorf("kube-public/cluster-info: %w", err)
+	}
+	for _, c := range cfg.Clusters {
+		if c.Server != "" {
+			return c.Server, nil
+		}
+	}
+	return "", fmt.Errorf("kube-public/cluster-info names no server")
+}
+
+// Upgrade strategies of a YurtStaticSet, as OpenYurt names them.
+const (
+	UpgradeOTA                   = "OTA"
+	UpgradeAdvancedRollingUpdate = "AdvancedRollingUpdate"
+)
+
+// PostRenderYurthub is the Helm post-renderer convert gives the yurthub
+// chart, which has no value for either: each of args ("--flag=value") is
+// set on the yurt-hub container of every YurtStaticSet in the stream, and
+// their upgrade strategy is set to strategy. Other documents pass through
+// unchanged.
+func PostRenderYurthub(in []byte, args []string, strategy string) ([]byte, error) {
+	if err := yurthub.ValidateExtraArgs(args); err != nil {
+		return nil, err
+	}
+	if strategy != UpgradeOTA && strategy != UpgradeAdvancedRollingUpdate {
+		return nil, fmt.Errorf("upgrade strategy %q: want %s or %s", strategy, UpgradeOTA, UpgradeAdvancedRollingUpdate)
+	}
+	var out bytes.Buffer
+	for i, d := range splitDocs(in) {
+		if i > 0 {
+			out.WriteString("---\n")
+		}
+		var o manifestObject
+		if err := yaml.Unmarshal(d, &o); err != nil {
+			return nil, fmt.Errorf("document %d: %w", i+1, err)
+		}
+		if o.Kind != "YurtStaticSet" || !strings.HasPrefix(o.APIVersion, "apps.openyurt.io/") {
+			out.Write(d)
+			if !bytes.HasSuffix(d, []byte("\n")) {
+				out.WriteByte('\n')
+			}
+			continue
+		}
+		var m map[string]any
+		if err := yaml.Unmarshal(d, &m); err != nil {
+			return nil, err
+		}
+		if err := setHubArgs(m, args); err != nil {
+			return nil, fmt.Errorf("YurtStaticSet %s: %w", o.Metadata.Name, err)
+		}
+		if err := unstructured.SetNestedField(m, strategy, "spec", "upgradeStrategy", "type"); err != nil {
+			return nil, err
+		}
+		data, err := yaml.Marshal(m)
+		if err != nil {
+			return nil, err
+		}
+		out.Write(data)
+	}
+	return out.Bytes(), nil
+}
+
+// setHubArgs sets args on the yurt-hub container of a YurtStaticSet.
+func setHubArgs(yss map[string]any, args []string) error {
+	containers, _, _ := unstructured.NestedSlice(yss, "spec", "template", "spec", "containers")
+	for i, c := range containers {
+		cm, ok := c.(map[string]any)
+		if !ok || cm["name"] != "yurt-hub" {
+			continue
+		}
+		cmd, _, err := unstructured.NestedStringSlice(cm, "command")
+		if err != nil || len(cmd) == 0 {
+			return fmt.Errorf("the yurt-hub container has no command to add flags to")
+		}
+		cm["command"] = toAny(yurthub.SetArgs(cmd, args...))
+		containers[i] = cm
+		return unstructured.SetNestedSlice(yss, containers, "spec", "template", "spec", "containers")
+	}
+	return fmt.Errorf("no container named yurt-hub")
+}
+
+func toAny(s []string) []any {
+	out := make([]any, len(s))
+	for i, v := range s {
+		out[i] = v
+	}
+	return out
+}
+
+// ensureCRDs creates the chart's CRDs convert owns: a missing one is
+// created (labelled managed-by=yurtctl, so that revert may remove it once
+// no object of it is left), one of ours is updated to the chart's
+// definition (an older schemaless NodePool CRD of this project included;
+// the caBundle yurt-manager wrote into its conversion webhook is kept),
+// one made by someone else is left as it is. Helm installs no CRD
+// (--skip-crds): it would never update them.
+func ensureCRDs(ctx context.Context, dc dynamic.Interface, stream []byte) ([]Action, error) {
+	api := dc.Resource(crdGVR)
+	var out []Action
+	var wait []string
+	for _, d := range splitDocs(stream) {
+		var want unstructured.Unstructured
+		if err := yaml.Unmarshal(d, &want.Object); err != nil {
+			return out, fmt.Errorf("the chart's CRDs: %w", err)
+		}
+		if want.GetKind() != "CustomResourceDefinition" {
+			continue
+		}
+		name := want.GetName()
+		labels := want.GetLabels()
+		if labels == nil {
+			labels = map[string]string{}
+		}
+		labels[LabelManagedBy] = ManagedBy
+		want.SetLabels(labels)
+		// The API server defaults fields into a stored CRD (a webhook's
+		// port, ...): what convert compares is the hash of the chart's
+		// definition it last wrote.
+		spec, _ := json.Marshal(want.Object["spec"])
+		sum := sha256.Sum256(spec)
+		hash := hex.EncodeToString(sum[:8])
+		ann := want.GetAnnotations()
+		if ann == nil {
+			ann = map[string]string{}
+		}
+		ann[annotationChartHash] = hash
+		want.SetAnnotations(ann)
+		have, err := api.Get(ctx, name, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			if _, err := api.Create(ctx, &want, metav1.CreateOptions{}); err != nil {
+				return out, fmt.Errorf("create CustomResourceDefinition %s: %w", name, err)
+			}
+			out = append(out, Action{"CustomResourceDefinition", name, "created"})
+			wait = append(wait, name)
+			continue
+		case err != nil:
+			return out, fmt.Errorf("read CustomResourceDefinition %s: %w", name, err)
+		}
+		if have.GetLabels()[LabelManagedBy] != ManagedBy {
+			out = append(out, Action{"CustomResourceDefinition", name, "kept (not created by yurtctl)"})
+			continue
+		}
+		if have.GetAnnotations()[annotationChartHash] == hash {
+			out = append(out, Action{"CustomResourceDefinition", name, "unchanged"})
+			continue
+		}
+		wantSpec, _, _ := unstructured.NestedMap(want.Object, "spec")
+		if ca, ok, _ := unstructured.NestedString(have.Object, "spec", "conversion", "webhook", "clientConfig", "caBundle"); ok {
+			if _, has, _ := unstructured.NestedFieldNoCopy(wantSpec, "conversion", "webhook", "clientConfig"); has {
+				_ = unstructured.SetNestedField(wantSpec, ca, "conversion", "webhook", "clientConfig", "caBundle")
+			}
+		}
+		have.Object["spec"] = wantSpec
+		have.SetLabels(mergeLabels(have.GetLabels(), want.GetLabels()))
+		have.SetAnnotations(mergeLabels(have.GetAnnotations(), want.GetAnnotations()))
+		if _, err := api.Update(ctx, have, metav1.UpdateOptions{}); err != nil {
+			return out, fmt.Errorf("update CustomResourceDefinition %s: %w", name, err)
+		}
+		out = append(out, Action{"CustomResourceDefinition", name, "updated"})
+		wait = append(wait, name)
+	}
+	for _, name := range wait {
+		if err := waitEstablished(ctx, dc, name); err != nil {
+			return out, err
+		}
+	}
+	return out, nil
+}
+
+func mergeLabels(have, add map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range have {
+		out[k] = v
+	}
+	for k, v := range add {
+		out[k] = v
+	}
+	return out
+}
+
+// waitEstablished waits until the API server serves the CRD.
+func waitEstablished(ctx context.Context, dc dynamic.Interface, name string) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	for {
+		o, err := dc.Resource(crdGVR).Get(ctx, name, metav1.GetOptions{})
+		if err == nil {
+			conds, _, _ := unstructured.NestedSlice(o.Object, "status", "conditions")
+			for _, c := range conds {
+				if m, ok := c.(map[string]any); ok && m["type"] == "Established" && m["status"] == "True" {
+					return nil
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("CustomResourceDefinition %s not established in 1m", name)
+		case <-sleep():
+		}
+	}
+}
+
+// legacyObject is an object an earlier yurtctl convert made by hand for
+// what OpenYurt's charts now install.
+type legacyObject struct {
+	kind, namespace, name string
+	gvr                   schema.GroupVersionResource
+	// replace: delete it even when the chart has it (a Deployment's
+	// selector cannot change, so Helm cannot take it over).
+	replace bool
+}
+
+func legacyObjects(ns string) []legacyObject {
+	v1 := func(r string) schema.GroupVersionResource {
+		return schema.GroupVersionResource{Version: "v1", Resource: r}
+	}
+	rbac := func(r string) schema.GroupVersionResource {
+		return schema.GroupVersionResource{Group: "rbac.authorization.k8s.io", Version: "v1", Resource: r}
+	}
+	return []legacyObject{
+		{kind: "Deployment", namespace: ns, name: yurtManagerName, gvr: schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "deployments"}, replace: true},
+		{kind: "ClusterRoleBinding", name: yurtManagerName, gvr: rbac("clusterrolebindings")}, // bound to cluster-admin
+		{kind: "ClusterRoleBinding", name: CSRApproverClusterRole, gvr: rbac("clusterrolebindings")},
+		{kind: "ClusterRole", name: CSRApproverClusterRole, gvr: rbac("clusterroles")},
+		{kind: "ServiceAccount", namespace: ns, name: yurtManagerName, gvr: v1("serviceaccounts")},
+		{kind: "ConfigMap", namespace: ns, name: constants.YurthubConfigMap, gvr: v1("configmaps")},
+		{kind: "ClusterRoleBinding", name: YurthubClusterRole, gvr: rbac("clusterrolebindings")},
+		{kind: "ClusterRole", name: YurthubClusterRole, gvr: rbac("clusterroles")},
+	}
+}
+
+func (o legacyObject) String() string {
+	if o.namespace != "" {
+		return o.kind + " " + o.namespace + "/" + o.name
+	}
+	return o.kind + " " + o.name
+}
+
+// migrateLegacy hands an earlier convert's objects to the charts'
+// releases: one the release renders is adopted (Helm's ownership label
+// and annotations, so that the install takes it over instead of failing),
+// one it does not (the cluster-admin binding, the CSR approver's role) or
+// cannot take over is deleted. Objects not labelled managed-by=yurtctl are
+// not touched: Helm reports them as conflicts.
+func migrateLegacy(ctx context.Context, dc dynamic.Interface, ns string, rendered map[string][]manifestObject) ([]Action, error) {
+	owner := map[string]string{}
+	for release, objs := range rendered {
+		for _, o := range objs {
+			owner[o.Kind+"/"+o.Metadata.Name] = release
+		}
+	}
+	var out []Action
+	for _, l := range legacyObjects(ns) {
+		api := dc.Resource(l.gvr).Namespace(l.namespace)
+		have, err := api.Get(ctx, l.name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return out, fmt.Errorf("read %s: %w", l, err)
+		}
+		if have.GetLabels()[LabelManagedBy] != ManagedBy {
+			continue
+		}
+		release := owner[l.kind+"/"+l.name]
+		if release == "" || l.replace {
+			if err := api.Delete(ctx, l.name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+				return out, fmt.Errorf("delete %s: %w", l, err)
+			}
+			why := "deleted (the chart does not have it)"
+			if release != "" {
+				why = "deleted (release " + release + " makes it anew)"
+			}
+			out = append(out, Action{l.kind, nsName(l.namespace, l.name), why})
+			continue
+		}
+		patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{
+			"labels":      map[string]string{LabelManagedBy: "Helm"},
+			"annotations": map[string]string{"meta.helm.sh/release-name": release, "meta.helm.sh/release-namespace": ns},
+		}})
+		if _, err := api.Patch(ctx, l.name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+			return out, fmt.Errorf("hand %s to release %s: %w", l, release, err)
+		}
+		out = append(out, Action{l.kind, nsName(l.namespace, l.name), "handed to Helm release " + ns + "/" + release})
+	}
+	return out, nil
+}
+
+func nsName(ns, name string) string {
+	if ns == "" {
+		return name
+	}
+	return ns + "/" + name
+}
+
+// deleteUnusedCRDs removes the CRDs convert created once no object of
+// theirs is left; a CRD with objects is kept and named with one of them.
+func deleteUnusedCRDs(ctx context.Context, dc dynamic.Interface) ([]Action, error) {
+	list, err := dc.Resource(crdGVR).List(ctx, metav1.ListOptions{LabelSelector: LabelManagedBy + "=" + ManagedBy})
+	if err != nil {
+		return nil, err
+	}
+	var out []Action
+	for _, crd := range list.Items {
+		group, _, _ := unstructured.NestedString(crd.Object, "spec", "group")
+		plural, _, _ := unstructured.NestedString(crd.Object, "spec", "names", "plural")
+		version := ""
+		vs, _, _ := unstructured.NestedSlice(crd.Object, "spec", "versions")
+		for _, v := range vs {
+			if m, ok := v.(map[string]any); ok && m["storage"] == true {
+				version, _ = m["name"].(string)
+			}
+		}
+		objs, err := dc.Resource(schema.GroupVersionResource{Group: group, Version: version, Resource: plural}).List(ctx, metav1.ListOptions{Limit: 1})
+		if err != nil && !apierrors.IsNotFound(err) {
+			out = append(out, Action{"CustomResourceDefinition", crd.GetName(), fmt.Sprintf("kept (could not list its objects: %v)", err)})
+			continue
+		}
+		if err == nil && len(objs.Items) > 0 {
+			o := objs.Items[0]
+			out = append(out, Action{"CustomResourceDefinition", crd.GetName(), fmt.Sprintf("kept: %s %s is left (delete the %s yourself, then the CRD)", o.GetKind(), nsName(o.GetNamespace(), o.GetName()), plural)})
+			continue
+		}
+		if err := dc.Resource(crdGVR).Delete(ctx, crd.GetName(), metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			return out, fmt.Errorf("delete CustomResourceDefinition %s: %w", crd.GetName(), err)
+		}
+		out = append(out, Action{"CustomResourceDefinition", crd.GetName(), "deleted (no object left)"})
+	}
+	return out, nil
+}
+
+// EnsureCRDs is ensureCRDs for callers outside the package (the
+// integration tests run it against a real kube-apiserver).
+func EnsureCRDs(ctx context.Context, dc dynamic.Interface, stream []byte) ([]Action, error) {
+	return ensureCRDs(ctx, dc, stream)
+}
+
+// DeleteUnusedCRDs is deleteUnusedCRDs for callers outside the package.
+func DeleteUnusedCRDs(ctx context.Context, dc dynamic.Interface) ([]Action, error) {
+	return deleteUnusedCRDs(ctx, dc)
+}

@@ -1,0 +1,49 @@
+package convert
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"github.com/yurtadm/yurtadm/pkg/cmdutil"
+)
+
+// PostRenderCommand is the hidden command convert names as Helm's
+// --post-renderer of the yurthub chart.
+const PostRenderCommand = "helm-post-render-yurthub"
+
+// maxRendered bounds what the post-renderer reads from helm.
+const maxRendered = 32 << 20
+
+// NewPostRenderCommand reads the rendered yurthub chart on stdin and
+// writes it with every --yurthub-extra-arg set on the YurtStaticSets'
+// yurt-hub container (PostRenderYurthub).
+func NewPostRenderCommand(s cmdutil.IOStreams) *cobra.Command {
+	var args []string
+	strategy := UpgradeOTA
+	cmd := &cobra.Command{
+		Use:    PostRenderCommand,
+		Short:  "Helm post-renderer of OpenYurt's yurthub chart (run by yurtctl convert)",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			in, err := io.ReadAll(io.LimitReader(cmd.InOrStdin(), maxRendered+1))
+			if err != nil {
+				return err
+			}
+			if len(in) > maxRendered {
+				return fmt.Errorf("more than %d MiB on stdin", maxRendered>>20)
+			}
+			out, err := PostRenderYurthub(in, args, strategy)
+			if err != nil {
+				return err
+			}
+			_, err = s.Out.Write(out)
+			return err
+		},
+	}
+	cmd.Flags().StringArrayVar(&args, flagYurthubExtraArg, nil, "a --flag=value to set on yurthub's command line (repeat for more)")
+	cmd.Flags().StringVar(&strategy, flagUpgradeStrategy, strategy, "the YurtStaticSets' upgrade strategy: OTA or AdvancedRollingUpdate")
+	return cmd
+}
