@@ -177,7 +177,7 @@ spec:
     webhook:
       conversionReviewVersions: [v1beta1]
       clientConfig: {service: {namespace: kube-system, name: yurt-manager-webhook-service, path: /convert}}
----
+
 apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition
 metadata:

@@ -222,6 +222,9 @@ type fakeHelm struct {
 	fail     string // a command (e.g. "upgrade yurt-manager") that fails
 	// onUpgrade sees each upgrade's arguments while its files exist.
 	onUpgrade func(args []string)
+	// kc plays yurt-manager's yurt-static-set-controller: the yurthub
+	// release's YurtStaticSets get their ConfigMaps.
+	kc *fake.Clientset
 }
 
 func (f *fakeHelm) run(_ context.Context, _ string, args []string) ([]byte, []byte, error) {
@@ -247,6 +250,11 @@ func (f *fakeHelm) run(_ context.Context, _ string, args []string) ([]byte, []by
 			f.onUpgrade(args)
 		}
 		f.releases[args[2]]++
+		if args[2] == ReleaseYurthub && f.kc != nil {
+			for _, n := range []string{"yurt-static-set-yurt-hub", "yurt-static-set-yurt-hub-cloud"} {
+				_ = f.kc.Tracker().Add(&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: n, Namespace: "kube-system"}})
+			}
+		}
 	case "uninstall":
 		delete(f.releases, args[1])
 	case "list":
@@ -267,6 +275,7 @@ func newCmdHarness(t *testing.T, objs ...runtime.Object) *cmdHarness {
 	h := &cmdHarness{helm: &fakeHelm{}}
 	h.c = fakeClients(t)
 	h.kc = h.c.Kube.(*fake.Clientset)
+	h.helm.kc = h.kc
 	for _, o := range append([]runtime.Object{clusterInfo()}, objs...) {
 		if err := h.kc.Tracker().Add(o); err != nil {
 			t.Fatal(err)

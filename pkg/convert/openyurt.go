@@ -205,7 +205,7 @@ func ensureCRDs(ctx context.Context, dc dynamic.Interface, stream []byte) ([]Act
 	api := dc.Resource(crdGVR)
 	var out []Action
 	var wait []string
-	for _, d := range splitDocs(stream) {
+	for _, d := range splitCRDs(stream) {
 		var want unstructured.Unstructured
 		if err := yaml.Unmarshal(d, &want.Object); err != nil {
 			return out, fmt.Errorf("the chart's CRDs: %w", err)
@@ -273,6 +273,28 @@ func ensureCRDs(ctx context.Context, dc dynamic.Interface, stream []byte) ([]Act
 		}
 	}
 	return out, nil
+}
+
+// splitCRDs splits what `helm show crds` prints: the chart's CRD files
+// one after the other, with "---" between them only if the files have it
+// (helm v3.19 adds none). A top-level apiVersion key starts a document
+// too: one document cannot hold it twice.
+func splitCRDs(stream []byte) [][]byte {
+	var out [][]byte
+	for _, d := range splitDocs(stream) {
+		var cur bytes.Buffer
+		for _, line := range bytes.SplitAfter(d, []byte("\n")) {
+			if bytes.HasPrefix(line, []byte("apiVersion:")) && len(bytes.TrimSpace(cur.Bytes())) > 0 && !onlyComments(bytes.TrimSpace(cur.Bytes())) {
+				out = append(out, append([]byte(nil), cur.Bytes()...))
+				cur.Reset()
+			}
+			cur.Write(line)
+		}
+		if t := bytes.TrimSpace(cur.Bytes()); len(t) > 0 && !onlyComments(t) {
+			out = append(out, append([]byte(nil), cur.Bytes()...))
+		}
+	}
+	return out
 }
 
 func mergeLabels(have, add map[string]string) map[string]string {

@@ -221,6 +221,14 @@ func runConvertControlPlane(d *runData) error {
 		r := rs[name]
 		d.add(PhaseControlPlane, "done", "Helm release %s/%s: revision %s, chart %s, %s (%s)", d.opts.Namespace, name, r.Revision, r.Chart, r.Status, d.env.Now().Sub(start).Round(time.Second))
 	}
+	// Nodes that join right after render yurthub from these.
+	for _, yss := range []string{constants.YurthubStaticSet, constants.YurthubCloudStaticSet} {
+		if err := waitConfigMap(d.ctx, c, d.opts.Namespace, "yurt-static-set-"+yss, time.Minute); err != nil {
+			d.add(PhaseControlPlane, "warning", "YurtStaticSet %s/%s: %v; nodes joining now use yurtadm's built-in yurthub template", d.opts.Namespace, yss, err)
+		} else {
+			d.add(PhaseControlPlane, "done", "YurtStaticSet %s/%s: its template is in ConfigMap yurt-static-set-%s", d.opts.Namespace, yss, yss)
+		}
+	}
 	for name, typ := range d.controlPlaneOptions().NodePools {
 		r, err := retryWebhook(d.ctx, func() (string, error) { return ensureNodePool(d.ctx, c.Dynamic, name, typ) })
 		if err != nil {
@@ -270,6 +278,26 @@ func (d *runData) yurtManagerPods() string {
 		s = append(s, fmt.Sprintf("pod %s on %q: %s", p.Name, p.Spec.NodeName, st))
 	}
 	return strings.Join(s, "; ")
+}
+
+// waitConfigMap waits until the ConfigMap exists.
+func waitConfigMap(ctx context.Context, c Clients, ns, name string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for {
+		_, err := c.Kube.CoreV1().ConfigMaps(ns).Get(ctx, name, metav1.GetOptions{})
+		if err == nil {
+			return nil
+		}
+		if !apierrors.IsNotFound(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("ConfigMap %s/%s not written by yurt-manager's yurt-static-set-controller within %s", ns, name, timeout)
+		case <-sleep():
+		}
+	}
 }
 
 // retryWebhook runs f again while the API server cannot reach one of

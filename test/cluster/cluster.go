@@ -493,14 +493,6 @@ func (c *Cluster) initControlPlane(ctx context.Context) error {
 // pod-binding, nodepool and the CSR approver, and yurthub's YurtStaticSets)
 // from the charts the node keeps, and the node pools.
 func (c *Cluster) prepareForEdge(ctx context.Context) error {
-	var pools []string
-	seen := map[string]bool{}
-	for _, n := range c.Config.Nodes {
-		if n.Pool != "" && !seen[n.Pool] {
-			seen[n.Pool] = true
-			pools = append(pools, n.Pool)
-		}
-	}
 	cp := c.ControlPlane()
 	args := []string{"yurtctl", "convert", "phase", "control-plane", "--kubeconfig", "/etc/kubernetes/admin.conf", "--yes",
 		"--yurt-manager-image", YurtManagerImage, "--yurthub-image", YurthubImage, "--chart-source", ChartsInNode,
@@ -513,7 +505,24 @@ func (c *Cluster) prepareForEdge(ctx context.Context) error {
 	if r.ExitCode != 0 {
 		return fmt.Errorf("prepare the cluster for edge nodes:\n%s", r.String())
 	}
-	return c.WaitPods(ctx, "kube-system", "app.kubernetes.io/name=yurt-manager", 3*time.Minute)
+	if err := c.WaitPods(ctx, "kube-system", "app.kubernetes.io/name=yurt-manager", 3*time.Minute); err != nil {
+		return err
+	}
+	// The pools the nodes join, made beforehand as an operator does (a
+	// bootstrap token cannot create them).
+	var pools []string
+	seen := map[string]bool{}
+	for _, n := range c.Config.Nodes {
+		if n.Pool != "" && !seen[n.Pool] && (n.Role == RoleEdge || n.Role == RoleCloud) {
+			seen[n.Pool] = true
+			typ := "Edge"
+			if n.Role == RoleCloud {
+				typ = "Cloud"
+			}
+			pools = append(pools, fmt.Sprintf("apiVersion: apps.openyurt.io/v1beta2\nkind: NodePool\nmetadata:\n  name: %s\nspec:\n  type: %s\n", n.Pool, typ))
+		}
+	}
+	return Apply(ctx, c.RestConfig(), []byte(strings.Join(pools, "\n---\n")))
 }
 
 // Token makes a bootstrap token on the control-plane node and returns it
