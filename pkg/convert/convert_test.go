@@ -595,7 +595,7 @@ func TestControlPlanePhaseDrivesHelm(t *testing.T) {
 		t.Fatalf("helm upgrades: %q", upgrades)
 	}
 	for _, u := range upgrades {
-		for _, want := range []string{"--skip-crds", "--labels managed-by=yurtctl", "--namespace kube-system", "--wait", "--atomic"} {
+		for _, want := range []string{"--skip-crds", "--labels managed-by=yurtctl", "--namespace kube-system", "--wait", "--atomic", "--timeout 5m0s"} {
 			if !strings.Contains(u, want) {
 				t.Errorf("%q lacks %s", u, want)
 			}

@@ -330,13 +330,18 @@ func valueImage(v map[string]any, dflt string) string {
 	return dflt
 }
 
+// releaseTimeout bounds one release's install or upgrade (helm --wait):
+// yurt-manager's readiness probe alone waits 60 s, an image pull on a slow
+// link more. --timeout is per node and does not apply.
+const releaseTimeout = 5 * time.Minute
+
 // helmCLI is the helm convert and revert run.
 func (d *runData) helmCLI() *helmCLI {
 	run := d.env.RunHelm
 	if run == nil {
 		run = ExecHelm
 	}
-	return &helmCLI{bin: d.opts.Helm, kubeconfig: d.opts.Kubeconfig, namespace: d.opts.Namespace, timeout: d.opts.Timeout, run: run}
+	return &helmCLI{bin: d.opts.Helm, kubeconfig: d.opts.Kubeconfig, namespace: d.opts.Namespace, timeout: releaseTimeout, run: run}
 }
 
 // postRenderer is this binary as Helm's post-renderer of the yurthub
