@@ -88,6 +88,7 @@ type runData struct {
 	restConfig *rest.Config
 	plan       *Plan
 	lock       *Lock
+	lostErr    error // why the lock was lost, kept after release
 	confirmed  bool
 	results    []NodeResult
 	report     []ReportLine
@@ -164,13 +165,34 @@ func (d *runData) Lock() error {
 	if err != nil {
 		return err
 	}
-	l, err := AcquireLock(d.ctx, c.Kube, d.opts.Namespace, d.env.Identity(d.action), d.env.Now)
+	l, err := acquireLock(d.ctx, c.Kube, d.opts.Namespace, d.env.Identity(d.action), d.env.Now,
+		func(format string, a ...any) { d.logf(PhasePreflight, format, a...) })
 	if err != nil {
 		return err
 	}
 	d.lock = l
+	// A run that loses its lock stops starting work: every wait and
+	// request of the phases after this one ends with its context.
+	ctx, cancel := context.WithCancelCause(d.ctx)
+	d.ctx = ctx
+	go func() {
+		select {
+		case <-l.Lost():
+			d.logf(PhasePreflight, "ERROR: %v: stopping", l.LostErr())
+			cancel(l.LostErr())
+		case <-ctx.Done():
+		}
+	}()
 	d.logf(PhasePreflight, "Holding the lock %s/%s for this %s", d.opts.Namespace, LockName, d.action)
 	return nil
+}
+
+// lockLost is why this run's lock was lost, nil while it is held.
+func (d *runData) lockLost() error {
+	if d.lock == nil {
+		return d.lostErr
+	}
+	return d.lock.LostErr()
 }
 
 // release gives the lock back.
@@ -178,6 +200,7 @@ func (d *runData) release() {
 	if d.lock == nil {
 		return
 	}
+	d.lostErr = d.lock.LostErr()
 	if err := d.lock.Release(context.WithoutCancel(d.ctx)); err != nil {
 		d.logf(PhaseCleanup, "WARNING: %v", err)
 	}
@@ -363,6 +386,10 @@ func (d *runData) summary(err error) error {
 		})
 	} else if len(d.results) > 0 {
 		fmt.Fprintf(d.io.Out, "\n%s", resultTable(d.results))
+	}
+	if lost := d.lockLost(); lost != nil {
+		return &cmdutil.Error{Code: cmdutil.ExitPreflight, Err: lost,
+			Hint: "another yurtctl convert or revert may own the cluster now ('kubectl -n " + d.opts.Namespace + " get lease " + LockName + " -o yaml' names it); this run started nothing after it lost the lock and left its node Jobs to the new holder. Run the command again once that one is done"}
 	}
 	if err != nil {
 		return err

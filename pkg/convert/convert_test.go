@@ -152,26 +152,97 @@ func TestLock(t *testing.T) {
 		t.Error("the Lease is still there after Release")
 	}
 
-	// An expired lock of a killed run is taken over.
-	old := metav1.NewMicroTime(now.Add(-time.Minute))
-	kc.CoordinationV1().Leases("kube-system").Create(ctx, &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: LockName, Namespace: "kube-system"},
-		Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To("hostB/2/convert"), LeaseDurationSeconds: ptr.To[int32](30), RenewTime: &old}}, metav1.CreateOptions{})
-	l, err := AcquireLock(ctx, kc, "kube-system", "hostA/1/convert", clock)
+	observeTick = func() <-chan time.Time { return time.After(time.Millisecond) }
+	lease := func(holder string, renewed time.Time) {
+		t.Helper()
+		rt := metav1.NewMicroTime(renewed)
+		_ = kc.CoordinationV1().Leases("kube-system").Delete(ctx, LockName, metav1.DeleteOptions{})
+		if _, err := kc.CoordinationV1().Leases("kube-system").Create(ctx, &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: LockName, Namespace: "kube-system", ResourceVersion: "1"},
+			Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To(holder), LeaseDurationSeconds: ptr.To[int32](30), RenewTime: &rt}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// An expired lock of a killed run: watched for a lease duration,
+	// nobody renews it, taken over.
+	lease("hostB/2/convert", now.Add(-time.Minute))
+	var said []string
+	l, err := acquireLock(ctx, kc, "kube-system", "hostA/1/convert", clock, func(f string, a ...any) { said = append(said, fmt.Sprintf(f, a...)) })
 	if err != nil {
 		t.Fatalf("expired lock: %v", err)
 	}
-	l.Release(ctx)
-
-	// A fresh lock of a dead process on this host is taken over too.
-	host, _ := os.Hostname()
-	fresh := metav1.NewMicroTime(now)
-	kc.CoordinationV1().Leases("kube-system").Create(ctx, &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: LockName, Namespace: "kube-system"},
-		Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To(host + "/999999999/convert"), LeaseDurationSeconds: ptr.To[int32](30), RenewTime: &fresh}}, metav1.CreateOptions{})
-	l, err = AcquireLock(ctx, kc, "kube-system", Identity("convert"), clock)
-	if err != nil {
-		t.Fatalf("dead holder on this host: %v", err)
+	if len(said) != 1 || !strings.Contains(said[0], "watching it for 30s") {
+		t.Errorf("the takeover is not announced: %q", said)
 	}
 	l.Release(ctx)
+
+	// A lock that looks expired because its holder's clock is behind
+	// ours, but is renewed while this run watches: refused.
+	lease("hostB/2/convert", now.Add(-time.Minute))
+	gets := 0
+	kc.PrependReactor("get", "leases", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		if gets++; gets == 3 {
+			l, _ := kc.Tracker().Get(a.GetResource(), "kube-system", LockName)
+			lc := l.(*coordinationv1.Lease).DeepCopy()
+			lc.ResourceVersion = "2"
+			_ = kc.Tracker().Update(a.GetResource(), lc, "kube-system")
+		}
+		return false, nil, nil
+	})
+	_, err = AcquireLock(ctx, kc, "kube-system", "hostA/1/convert", clock)
+	if !errors.Is(err, ErrLockHeld) || !strings.Contains(err.Error(), "clock is behind") {
+		t.Errorf("a live holder with a slow clock: %v", err)
+	}
+
+	// A fresh lock whose holder has this host's name and a PID not
+	// visible here (another container, another master with the same
+	// name) is live: refused at once.
+	host, _ := os.Hostname()
+	lease(host+"/999999999/convert", now)
+	if _, err := AcquireLock(ctx, kc, "kube-system", Identity("convert"), clock); !errors.Is(err, ErrLockHeld) {
+		t.Errorf("a live holder on a host of the same name was not refused: %v", err)
+	}
+	// A holder whose clock is ahead of ours looks live: refused.
+	lease("hostC/3/revert", now.Add(time.Hour))
+	if _, err := AcquireLock(ctx, kc, "kube-system", "hostA/1/convert", clock); !errors.Is(err, ErrLockHeld) {
+		t.Errorf("a holder with a clock ahead was not refused: %v", err)
+	}
+}
+
+// TestLockLostStopsTheRun: a renewal that finds another holder marks the
+// lock lost; the run's context ends with that cause.
+func TestLockLostStopsTheRun(t *testing.T) {
+	kc := fake.NewSimpleClientset()
+	ctx := context.Background()
+	l, err := AcquireLock(ctx, kc, "kube-system", "hostA/1/convert", time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Release(ctx)
+	got, _ := kc.CoordinationV1().Leases("kube-system").Get(ctx, LockName, metav1.GetOptions{})
+	got.Spec.HolderIdentity = ptr.To("hostB/2/convert")
+	if _, err := kc.CoordinationV1().Leases("kube-system").Update(ctx, got, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.renewOnce(ctx); !errors.Is(err, errTakenOver) || !strings.Contains(err.Error(), "hostB/2/convert") {
+		t.Fatalf("renewal after a takeover: %v", err)
+	}
+	l.markLost(errTakenOver)
+	select {
+	case <-l.Lost():
+	default:
+		t.Fatal("Lost() not closed")
+	}
+	if !errors.Is(l.LostErr(), ErrLockLost) {
+		t.Errorf("LostErr = %v", l.LostErr())
+	}
+	// Release leaves the new holder's Lease alone.
+	if err := l.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kc.CoordinationV1().Leases("kube-system").Get(ctx, LockName, metav1.GetOptions{}); err != nil {
+		t.Errorf("the new holder's Lease was deleted: %v", err)
+	}
 }
 
 func TestNodeJob(t *testing.T) {

@@ -5,10 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -40,6 +38,8 @@ type Lock struct {
 	done     chan struct{}
 	mu       sync.Mutex
 	renewErr error
+	lost     chan struct{}
+	lostErr  error
 	now      func() time.Time
 }
 
@@ -49,31 +49,29 @@ func Identity(op string) string {
 	return fmt.Sprintf("%s/%d/%s", h, os.Getpid(), op)
 }
 
-// holderAlive reports whether holder may still be running: a holder on
-// this host whose process is gone is dead; elsewhere only the Lease's
-// expiry tells.
-func holderAlive(holder string) bool {
-	parts := strings.Split(holder, "/")
-	if len(parts) < 2 {
-		return true
-	}
-	if h, _ := os.Hostname(); h != parts[0] {
-		return true
-	}
-	pid, err := strconv.Atoi(parts[1])
-	if err != nil || pid <= 0 {
-		return true
-	}
-	if pid == os.Getpid() {
-		return true
-	}
-	return !errors.Is(syscall.Kill(pid, 0), syscall.ESRCH)
-}
+// observeTick paces the watch on a Lease that looks expired; tests
+// shorten it.
+var observeTick = func() <-chan time.Time { return time.After(time.Second) }
+
+// ErrLockLost is the cause a run stops with when its lock is gone.
+var ErrLockLost = errors.New("this run lost the lock")
 
 // AcquireLock takes the Lease ns/LockName for op, or returns ErrLockHeld
-// (with who holds it) when another live convert or revert has it. An
-// expired Lease, or one whose holder on this host has died, is taken over.
+// (with who holds it) when another live convert or revert has it.
+//
+// Whether a holder is alive is decided as client-go's leader election
+// decides it, by this machine's clock only: a Lease renewed within its
+// duration by the holder's own timestamps is live, and refused at once (a
+// holder's clock ahead of ours only makes it look live longer); one that
+// looks expired is watched for a whole lease duration, and taken over only
+// if nobody renewed it meanwhile (a holder whose clock is behind ours keeps
+// renewing it, and is refused). Nothing else counts: a process ID means
+// nothing across containers or two masters with one hostname.
 func AcquireLock(ctx context.Context, kc kube.Interface, ns, id string, now func() time.Time) (*Lock, error) {
+	return acquireLock(ctx, kc, ns, id, now, func(string, ...any) {})
+}
+
+func acquireLock(ctx context.Context, kc kube.Interface, ns, id string, now func() time.Time, logf func(string, ...any)) (*Lock, error) {
 	api := kc.CoordinationV1().Leases(ns)
 	t := metav1.NewMicroTime(now())
 	secs := int32(lockDuration / time.Second)
@@ -109,12 +107,37 @@ func AcquireLock(ctx context.Context, kc kube.Interface, ns, id string, now func
 		if got.Spec.HolderIdentity != nil {
 			holder = *got.Spec.HolderIdentity
 		}
-		if holder != "" && holder != id && !expired(got, now()) && holderAlive(holder) {
-			age := "never renewed"
-			if got.Spec.RenewTime != nil {
-				age = "renewed " + now().Sub(got.Spec.RenewTime.Time).Round(time.Second).String() + " ago"
+		if holder != "" && holder != id {
+			if !expired(got, now()) {
+				age := "never renewed"
+				if got.Spec.RenewTime != nil {
+					age = "renewed " + now().Sub(got.Spec.RenewTime.Time).Round(time.Second).String() + " ago by its clock"
+				}
+				return nil, held(ns, holder, age)
 			}
-			return nil, held(ns, holder, age)
+			logf("the lock %s/%s of %s looks expired by its timestamps: watching it for %s before taking it over", ns, LockName, holder, lockDuration)
+			rv := got.ResourceVersion
+			for i := 0; i < int(lockDuration/time.Second); i++ {
+				select {
+				case <-ctx.Done():
+					return nil, ctx.Err()
+				case <-observeTick():
+				}
+				again, err := api.Get(ctx, LockName, metav1.GetOptions{})
+				if apierrors.IsNotFound(err) {
+					return acquireLock(ctx, kc, ns, id, now, logf)
+				}
+				if err != nil {
+					return nil, fmt.Errorf("read the lock Lease %s/%s: %w", ns, LockName, err)
+				}
+				if again.ResourceVersion != rv {
+					h := ""
+					if again.Spec.HolderIdentity != nil {
+						h = *again.Spec.HolderIdentity
+					}
+					return nil, held(ns, h, "it renewed the lock while this run watched it: its clock is behind this machine's")
+				}
+			}
 		}
 		want(got)
 		got, err = api.Update(ctx, got, metav1.UpdateOptions{})
@@ -125,7 +148,7 @@ func AcquireLock(ctx context.Context, kc kube.Interface, ns, id string, now func
 			return nil, fmt.Errorf("take over the lock Lease %s/%s: %w", ns, LockName, err)
 		}
 	}
-	l := &Lock{kc: kc, ns: ns, id: id, uid: got.UID, stop: make(chan struct{}), done: make(chan struct{}), now: now}
+	l := &Lock{kc: kc, ns: ns, id: id, uid: got.UID, stop: make(chan struct{}), done: make(chan struct{}), lost: make(chan struct{}), now: now}
 	go l.renew()
 	return l, nil
 }
@@ -155,6 +178,7 @@ func (l *Lock) renew() {
 	defer close(l.done)
 	t := time.NewTicker(lockRenew)
 	defer t.Stop()
+	last := time.Now() // this machine's monotonic clock
 	for {
 		select {
 		case <-l.stop:
@@ -167,17 +191,55 @@ func (l *Lock) renew() {
 		l.mu.Lock()
 		l.renewErr = err
 		l.mu.Unlock()
+		switch {
+		case err == nil:
+			last = time.Now()
+		case errors.Is(err, errTakenOver) || time.Since(last) >= lockDuration-lockRenew:
+			// Taken over, or not renewed for so long that another run
+			// may take it over before the next try: this run stops.
+			l.markLost(err)
+			return
+		}
 	}
+}
+
+// errTakenOver: the Lease names another holder.
+var errTakenOver = errors.New("the lock was taken over")
+
+func (l *Lock) markLost(err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.lostErr == nil {
+		l.lostErr = fmt.Errorf("%w: %v", ErrLockLost, err)
+		close(l.lost)
+	}
+}
+
+// Lost is closed once the lock is lost; LostErr says why.
+func (l *Lock) Lost() <-chan struct{} { return l.lost }
+
+// LostErr is why the lock was lost (nil while held).
+func (l *Lock) LostErr() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.lostErr
 }
 
 func (l *Lock) renewOnce(ctx context.Context) error {
 	api := l.kc.CoordinationV1().Leases(l.ns)
 	got, err := api.Get(ctx, LockName, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return fmt.Errorf("%w: the Lease was deleted", errTakenOver)
+	}
 	if err != nil {
 		return err
 	}
 	if got.Spec.HolderIdentity == nil || *got.Spec.HolderIdentity != l.id {
-		return fmt.Errorf("the lock was taken over by %v", got.Spec.HolderIdentity)
+		h := "nobody"
+		if got.Spec.HolderIdentity != nil {
+			h = *got.Spec.HolderIdentity
+		}
+		return fmt.Errorf("%w by %s", errTakenOver, h)
 	}
 	t := metav1.NewMicroTime(l.now())
 	got.Spec.RenewTime = &t

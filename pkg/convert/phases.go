@@ -686,6 +686,10 @@ func runCleanup(d *runData) error {
 		d.add(PhaseCleanup, "would", "delete the node Jobs (label %s) and release the lock", LabelJob)
 		return nil
 	}
+	if lost := d.lockLost(); lost != nil {
+		d.add(PhaseCleanup, "warning", "node Jobs left to the run that holds the lock now (%v)", lost)
+		return nil
+	}
 	c, err := d.Clients()
 	if err != nil {
 		return err

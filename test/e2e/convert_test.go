@@ -9,6 +9,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/yurtadm/yurtadm/pkg/constants"
 	"github.com/yurtadm/yurtadm/pkg/convert"
@@ -248,9 +249,25 @@ func TestConvertAndRevert(t *testing.T) {
 	})
 
 	t.Run("convert", func(t *testing.T) {
+		// The killed run's lock is live until it has gone unrenewed for
+		// its duration (30 s); then the next run watches it for one more
+		// duration, sees nobody renew it, and takes it over.
+		err := wait.PollUntilContextTimeout(ctx, time.Second, time.Minute, true, func(ctx context.Context) (bool, error) {
+			l, err := h.CP.Client.CoordinationV1().Leases(constants.DefaultNamespace).Get(ctx, convert.LockName, metav1.GetOptions{})
+			if err != nil || l.Spec.RenewTime == nil {
+				return true, nil
+			}
+			return time.Since(l.Spec.RenewTime.Time) > 30*time.Second, nil
+		})
+		if err != nil {
+			t.Fatalf("the killed run's lock did not expire: %v", err)
+		}
 		r := yurtctl(t, convertArgs(harness.YurthubImage, "90s")...)
 		if r.ExitCode != 0 {
 			t.Fatalf("yurtctl convert failed:\n%s", r)
+		}
+		if !strings.Contains(r.Stderr, "looks expired by its timestamps: watching it for 30s") {
+			t.Errorf("the re-run did not watch the killed run's lock before taking it over:\n%s", r.Stderr)
 		}
 		t.Logf("re-run after the kill:\n%s", r.Stderr)
 		if !strings.Contains(r.Stderr, "took over the running Job") && !strings.Contains(r.Stderr, "yurthub already runs on this node") {

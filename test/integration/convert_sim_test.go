@@ -320,6 +320,13 @@ func (r *convertRun) run(ctx context.Context, cp *framework.ControlPlane, revert
 	if revert {
 		cmd = convert.NewRevertCommandWithEnv(s, env)
 	}
+	// The control-plane phase installs OpenYurt's charts with helm, whose
+	// yurt-manager needs a kubelet to run on: this simulator has none, so
+	// whole runs skip it (the multi-node harness runs it,
+	// test/e2e/multinode/convert).
+	if len(args) == 0 || args[0] != "phase" {
+		args = append(append([]string(nil), args...), "--skip-phases", "control-plane")
+	}
 	cmd.SetArgs(append(append([]string(nil), args...), "--kubeconfig", cp.AdminKubeconfig, "--yes"))
 	cmd.SetOut(&r.out)
 	cmd.SetErr(&r.errOut)
@@ -418,7 +425,7 @@ func TestConvertNodesWithSimulatorAndRerun(t *testing.T) {
 		t.Errorf("third run created %d Jobs, want 1 (edge-3)", n)
 	}
 
-	// Revert: labels, annotations and objects gone, no Job left.
+	// Revert: labels and annotations gone, no Job left.
 	rev := runYurtctl(ctx, cp, true)
 	if rev.err != nil {
 		t.Fatalf("revert: %v\n%s", rev.err, rev.errOut.String())
@@ -429,12 +436,8 @@ func TestConvertNodesWithSimulatorAndRerun(t *testing.T) {
 			t.Errorf("%s still has OpenYurt's keys: %v %v", name, n.Labels, n.Annotations)
 		}
 	}
-	if _, err := c.CoreV1().ConfigMaps("kube-system").Get(ctx, constants.YurthubConfigMap, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
-		t.Errorf("yurt-hub-cfg after revert: %v", err)
-	}
-	if _, err := c.RbacV1().ClusterRoles().Get(ctx, convert.YurthubClusterRole, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
-		t.Errorf("ClusterRole yurt-hub after revert: %v", err)
-	}
+	// (What revert removes of the control plane, the charts' releases and
+	// CRDs, is checked by the multi-node TestThreeNodeConvert.)
 }
 
 func TestConvertLockRefusesASecondRun(t *testing.T) {
