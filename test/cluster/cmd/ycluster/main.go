@@ -160,9 +160,9 @@ func run(ctx context.Context, args []string) error {
 // status prints the nodes as the cluster and the nodes themselves see them.
 func status(ctx context.Context, c *cluster.Cluster) error {
 	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "NODE\tROLE\tIP\tRUNNING\tREADY\tPOOL\tYURTHUB\tPARTITIONED")
+	fmt.Fprintln(w, "NODE\tROLE\tIP\tRUNNING\tREADY\tPOOL\tAUTONOMY\tYURTHUB\tPARTITIONED")
 	for _, n := range c.Nodes() {
-		running, ready, pool, hub, cut := "no", "-", "-", "-", "-"
+		running, ready, pool, autonomy, hub, cut := "no", "-", "-", "-", "-", "-"
 		if n.PID1() > 0 {
 			running = fmt.Sprintf("pid %d", n.PID1())
 			if n.Partitioned(ctx) {
@@ -184,9 +184,15 @@ func status(ctx context.Context, c *cluster.Cluster) error {
 				if p := node.Labels["apps.openyurt.io/nodepool"]; p != "" {
 					pool = p
 				}
+				if a, ok := node.Annotations["node.openyurt.io/autonomy-duration"]; ok {
+					autonomy = a
+					if a == "0" {
+						autonomy = "for ever"
+					}
+				}
 			}
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.Name, n.Role, n.IP, running, ready, pool, hub, cut)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.Name, n.Role, n.IP, running, ready, pool, autonomy, hub, cut)
 	}
 	w.Flush()
 	if c.Client != nil {
