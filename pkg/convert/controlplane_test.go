@@ -304,10 +304,17 @@ spec:
             - yurthub
             - --v=2
             - --server-addr=https://10.0.0.1:6443
+            - --bootstrap-file=/var/lib/yurthub/bootstrap-hub.conf
+          volumeMounts:
+            - name: hub-dir
+              mountPath: /var/lib/yurthub
+      volumes:
+        - name: hub-dir
+          hostPath: {path: /var/lib/yurthub, type: DirectoryOrCreate}
 `
 
 func TestPostRenderYurthubSetsFlagsOnlyOnTheHub(t *testing.T) {
-	out, err := PostRenderYurthub([]byte(renderedHub), []string{"--enable-dummy-if=false", "--v=4"}, UpgradeOTA)
+	out, err := PostRenderYurthub([]byte(renderedHub), []string{"--enable-dummy-if=false", "--v=4"}, UpgradeOTA, constants.YurthubBootstrapModeKCE)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -332,10 +339,21 @@ func TestPostRenderYurthubSetsFlagsOnlyOnTheHub(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := strings.Join(yss.Spec.Template.Spec.Containers[0].Command, " ")
-	if want := "yurthub --v=4 --server-addr=https://10.0.0.1:6443 --enable-dummy-if=false"; got != want {
+	if want := "yurthub --v=4 --server-addr=https://10.0.0.1:6443 --bootstrap-mode=kubeletcertificate --enable-dummy-if=false"; got != want {
 		t.Errorf("command %q, want %q", got, want)
 	}
-	if _, err := PostRenderYurthub([]byte(renderedHub), []string{"--x=1\n- evil"}, UpgradeOTA); err == nil {
+	ps := yss.Spec.Template.Spec
+	if len(ps.Volumes) != 2 || ps.Volumes[1].HostPath == nil || ps.Volumes[1].HostPath.Path != "/var/lib/kubelet/pki" ||
+		len(ps.Containers[0].VolumeMounts) != 2 || !ps.Containers[0].VolumeMounts[1].ReadOnly {
+		t.Errorf("kubelet's PKI is not mounted read-only for kubeletcertificate mode: %+v %+v", ps.Volumes, ps.Containers[0].VolumeMounts)
+	}
+	// Token mode leaves the chart's bootstrap as it is.
+	tok, err := PostRenderYurthub([]byte(renderedHub), nil, UpgradeAdvancedRollingUpdate, "token")
+	if err != nil || !strings.Contains(string(tok), "--bootstrap-file=/var/lib/yurthub/bootstrap-hub.conf") || strings.Contains(string(tok), "kubelet-pki") ||
+		!strings.Contains(string(tok), "type: AdvancedRollingUpdate") {
+		t.Errorf("token mode: %v\n%s", err, tok)
+	}
+	if _, err := PostRenderYurthub([]byte(renderedHub), []string{"--x=1\n- evil"}, UpgradeOTA, constants.YurthubBootstrapModeKCE); err == nil {
 		t.Error("an extra arg with a newline was accepted")
 	}
 }

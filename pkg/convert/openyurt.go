@@ -121,16 +121,22 @@ const (
 )
 
 // PostRenderYurthub is the Helm post-renderer convert gives the yurthub
-// chart, which has no value for either: each of args ("--flag=value") is
-// set on the yurt-hub container of every YurtStaticSet in the stream, and
-// their upgrade strategy is set to strategy. Other documents pass through
-// unchanged.
-func PostRenderYurthub(in []byte, args []string, strategy string) ([]byte, error) {
+// chart, which has no value for these: each of args ("--flag=value") is
+// set on the yurt-hub container of every YurtStaticSet in the stream,
+// their upgrade strategy is set to strategy, and their yurthub to
+// bootstrapMode (the chart's is token; kubeletcertificate reuses kubelet's
+// client certificate, so a node needs no bootstrap token once kubelet has
+// one: yurtadm join's default, and the only mode convert's node step can
+// use). Other documents pass through unchanged.
+func PostRenderYurthub(in []byte, args []string, strategy, bootstrapMode string) ([]byte, error) {
 	if err := yurthub.ValidateExtraArgs(args); err != nil {
 		return nil, err
 	}
 	if strategy != UpgradeOTA && strategy != UpgradeAdvancedRollingUpdate {
 		return nil, fmt.Errorf("upgrade strategy %q: want %s or %s", strategy, UpgradeOTA, UpgradeAdvancedRollingUpdate)
+	}
+	if bootstrapMode != constants.YurthubBootstrapModeKCE && bootstrapMode != bootstrapModeToken {
+		return nil, fmt.Errorf("bootstrap mode %q: want %s or %s", bootstrapMode, constants.YurthubBootstrapModeKCE, bootstrapModeToken)
 	}
 	var out bytes.Buffer
 	for i, d := range splitDocs(in) {
@@ -152,7 +158,7 @@ func PostRenderYurthub(in []byte, args []string, strategy string) ([]byte, error
 		if err := yaml.Unmarshal(d, &m); err != nil {
 			return nil, err
 		}
-		if err := setHubArgs(m, args); err != nil {
+		if err := setHub(m, args, bootstrapMode); err != nil {
 			return nil, fmt.Errorf("YurtStaticSet %s: %w", o.Metadata.Name, err)
 		}
 		if err := unstructured.SetNestedField(m, strategy, "spec", "upgradeStrategy", "type"); err != nil {
@@ -167,9 +173,19 @@ func PostRenderYurthub(in []byte, args []string, strategy string) ([]byte, error
 	return out.Bytes(), nil
 }
 
-// setHubArgs sets args on the yurt-hub container of a YurtStaticSet.
-func setHubArgs(yss map[string]any, args []string) error {
-	containers, _, _ := unstructured.NestedSlice(yss, "spec", "template", "spec", "containers")
+// bootstrapModeToken is yurthub's token bootstrap (OpenYurt's chart's).
+const bootstrapModeToken = "token"
+
+// kubeletPKI is where yurthub reads kubelet's client certificate in
+// kubeletcertificate mode.
+const kubeletPKI = "/var/lib/kubelet/pki"
+
+// setHub sets args on the yurt-hub container of a YurtStaticSet and, for
+// kubeletcertificate mode, what that mode needs: --bootstrap-mode, no
+// --bootstrap-file, and kubelet's PKI directory mounted read-only.
+func setHub(yss map[string]any, args []string, mode string) error {
+	spec, _, _ := unstructured.NestedMap(yss, "spec", "template", "spec")
+	containers, _, _ := unstructured.NestedSlice(spec, "containers")
 	for i, c := range containers {
 		cm, ok := c.(map[string]any)
 		if !ok || cm["name"] != "yurt-hub" {
@@ -179,11 +195,34 @@ func setHubArgs(yss map[string]any, args []string) error {
 		if err != nil || len(cmd) == 0 {
 			return fmt.Errorf("the yurt-hub container has no command to add flags to")
 		}
+		if mode == constants.YurthubBootstrapModeKCE {
+			cmd = yurthub.SetArgs(yurthub.RemoveArgs(cmd, "--bootstrap-file"), "--bootstrap-mode="+mode)
+			mounts, _, _ := unstructured.NestedSlice(cm, "volumeMounts")
+			if !hasNamed(mounts, "kubelet-pki") {
+				mounts = append(mounts, map[string]any{"name": "kubelet-pki", "mountPath": kubeletPKI, "readOnly": true})
+			}
+			cm["volumeMounts"] = mounts
+			vols, _, _ := unstructured.NestedSlice(spec, "volumes")
+			if !hasNamed(vols, "kubelet-pki") {
+				vols = append(vols, map[string]any{"name": "kubelet-pki", "hostPath": map[string]any{"path": kubeletPKI, "type": "Directory"}})
+			}
+			spec["volumes"] = vols
+		}
 		cm["command"] = toAny(yurthub.SetArgs(cmd, args...))
 		containers[i] = cm
-		return unstructured.SetNestedSlice(yss, containers, "spec", "template", "spec", "containers")
+		spec["containers"] = containers
+		return unstructured.SetNestedMap(yss, spec, "spec", "template", "spec")
 	}
 	return fmt.Errorf("no container named yurt-hub")
+}
+
+func hasNamed(list []any, name string) bool {
+	for _, e := range list {
+		if m, ok := e.(map[string]any); ok && m["name"] == name {
+			return true
+		}
+	}
+	return false
 }
 
 func toAny(s []string) []any {

@@ -34,6 +34,7 @@ const (
 	flagChartVersion     = "chart-version"
 	flagHelm             = "helm"
 	flagUpgradeStrategy  = "yurthub-upgrade-strategy"
+	flagHubBootstrapMode = "yurthub-bootstrap-mode"
 )
 
 // DefaultNodeImage is the image whose yurtadm runs the node step: the
@@ -75,6 +76,8 @@ type Options struct {
 	Helm string
 	// YurthubUpgradeStrategy is the YurtStaticSets' upgrade strategy.
 	YurthubUpgradeStrategy string
+	// YurthubBootstrapMode is the YurtStaticSets' yurthub bootstrap mode.
+	YurthubBootstrapMode string
 
 	autonomousGiven bool
 }
@@ -94,6 +97,7 @@ func newOptions() *Options {
 		// OTA: a node's yurthub changes when the node asks (yurthub's
 		// upgrade API), not behind its back; see docs/convert.md.
 		YurthubUpgradeStrategy: UpgradeOTA,
+		YurthubBootstrapMode:   constants.YurthubBootstrapModeKCE,
 	}
 }
 
@@ -120,6 +124,7 @@ func (o *Options) addConvertFlags(f *pflag.FlagSet) {
 	f.StringVar(&o.YurtManagerImage, flagYurtManagerImage, o.YurtManagerImage, "yurt-manager image (default: the yurt-manager chart's, openyurt/yurt-manager:<chart appVersion>)")
 	f.StringVar(&o.ChartSource, flagChartSource, o.ChartSource, "OpenYurt's charts (yurt-manager, yurthub): a chart repository URL (https:// or oci://), or, for air-gapped masters, a directory holding them (OpenYurt's charts/, or packaged <name>-<version>.tgz) or an archive of one (.tgz, .tar.gz, .zip such as the github.com/openyurtio/openyurt module zip)")
 	f.StringVar(&o.ChartVersion, flagChartVersion, o.ChartVersion, "the charts' version in a chart repository (local charts are installed as they are)")
+	f.StringVar(&o.YurthubBootstrapMode, flagHubBootstrapMode, o.YurthubBootstrapMode, "how the yurthub of the cluster's YurtStaticSets gets its client certificate: kubeletcertificate (reuse kubelet's: no bootstrap token on the node; yurtadm join's default) or token (OpenYurt's chart's: its own CSR with the bootstrap token)")
 	f.StringVar(&o.YurthubUpgradeStrategy, flagUpgradeStrategy, o.YurthubUpgradeStrategy, "how a change of the yurt-hub YurtStaticSets reaches the nodes: OTA (each node when asked, through yurthub's upgrade API) or AdvancedRollingUpdate (yurt-manager rolls it out with node-servant worker pods)")
 	addDeprecatedFlags(f, o)
 }
@@ -249,6 +254,9 @@ func (o *Options) validate(f *pflag.FlagSet, convert bool) error {
 	}
 	if o.YurthubUpgradeStrategy != UpgradeOTA && o.YurthubUpgradeStrategy != UpgradeAdvancedRollingUpdate {
 		return cmdutil.Usagef("pass --"+flagUpgradeStrategy+" "+UpgradeOTA+" or "+UpgradeAdvancedRollingUpdate, "invalid --%s %q", flagUpgradeStrategy, o.YurthubUpgradeStrategy)
+	}
+	if o.YurthubBootstrapMode != constants.YurthubBootstrapModeKCE && o.YurthubBootstrapMode != bootstrapModeToken {
+		return cmdutil.Usagef("pass --"+flagHubBootstrapMode+" "+constants.YurthubBootstrapModeKCE+" or "+bootstrapModeToken, "invalid --%s %q", flagHubBootstrapMode, o.YurthubBootstrapMode)
 	}
 	if strings.TrimSpace(o.ChartSource) == "" || strings.ContainsAny(o.ChartSource, "\x00\n\r") {
 		return cmdutil.Usagef("pass --"+flagChartSource+" "+DefaultChartRepo+", or a directory or archive with OpenYurt's charts", "invalid --%s %q", flagChartSource, o.ChartSource)

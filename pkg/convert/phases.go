@@ -156,7 +156,7 @@ func runConvertControlPlane(d *runData) error {
 	if d.opts.DryRun {
 		d.add(PhaseControlPlane, "would", "create or update the CRDs of chart %s from %s", ReleaseYurtManager, src)
 		d.add(PhaseControlPlane, "would", "helm upgrade --install %s (namespace %s, controllers %s, image %s) and wait for it", ReleaseYurtManager, d.opts.Namespace, DefaultYurtManagerControllers, valueImage(ymValues, "the chart's"))
-		d.add(PhaseControlPlane, "would", "helm upgrade --install %s (namespace %s, kubernetesServerAddr %s, image %s, extra yurthub flags %v, upgrade strategy %s)", ReleaseYurthub, d.opts.Namespace, server, valueImage(hubValues, ""), d.opts.YurthubExtraArgs, d.opts.YurthubUpgradeStrategy)
+		d.add(PhaseControlPlane, "would", "helm upgrade --install %s (namespace %s, kubernetesServerAddr %s, image %s, extra yurthub flags %v, upgrade strategy %s, bootstrap mode %s)", ReleaseYurthub, d.opts.Namespace, server, valueImage(hubValues, ""), d.opts.YurthubExtraArgs, d.opts.YurthubUpgradeStrategy, d.opts.YurthubBootstrapMode)
 		d.add(PhaseControlPlane, "would", "ensure NodePools %s (Edge) and %s (Cloud)", d.opts.NodePoolName, constants.DefaultCloudNodePool)
 		return nil
 	}
@@ -352,7 +352,8 @@ func (d *runData) postRenderer() ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("find this binary for helm's --post-renderer: %w", err)
 	}
-	args := []string{exe, PostRenderCommand, "--" + flagUpgradeStrategy + "=" + d.opts.YurthubUpgradeStrategy}
+	args := []string{exe, PostRenderCommand, "--" + flagUpgradeStrategy + "=" + d.opts.YurthubUpgradeStrategy,
+		"--" + flagHubBootstrapMode + "=" + d.opts.YurthubBootstrapMode}
 	for _, a := range d.opts.YurthubExtraArgs {
 		args = append(args, "--"+flagYurthubExtraArg+"="+a)
 	}

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/yurtadm/yurtadm/pkg/cmdutil"
+	"github.com/yurtadm/yurtadm/pkg/constants"
 )
 
 // PostRenderCommand is the hidden command convert names as Helm's
@@ -21,7 +22,7 @@ const maxRendered = 32 << 20
 // yurt-hub container (PostRenderYurthub).
 func NewPostRenderCommand(s cmdutil.IOStreams) *cobra.Command {
 	var args []string
-	strategy := UpgradeOTA
+	strategy, mode := UpgradeOTA, constants.YurthubBootstrapModeKCE
 	cmd := &cobra.Command{
 		Use:    PostRenderCommand,
 		Short:  "Helm post-renderer of OpenYurt's yurthub chart (run by yurtctl convert)",
@@ -35,7 +36,7 @@ func NewPostRenderCommand(s cmdutil.IOStreams) *cobra.Command {
 			if len(in) > maxRendered {
 				return fmt.Errorf("more than %d MiB on stdin", maxRendered>>20)
 			}
-			out, err := PostRenderYurthub(in, args, strategy)
+			out, err := PostRenderYurthub(in, args, strategy, mode)
 			if err != nil {
 				return err
 			}
@@ -45,5 +46,6 @@ func NewPostRenderCommand(s cmdutil.IOStreams) *cobra.Command {
 	}
 	cmd.Flags().StringArrayVar(&args, flagYurthubExtraArg, nil, "a --flag=value to set on yurthub's command line (repeat for more)")
 	cmd.Flags().StringVar(&strategy, flagUpgradeStrategy, strategy, "the YurtStaticSets' upgrade strategy: OTA or AdvancedRollingUpdate")
+	cmd.Flags().StringVar(&mode, flagHubBootstrapMode, mode, "yurthub's bootstrap mode in the YurtStaticSets: kubeletcertificate or token")
 	return cmd
 }

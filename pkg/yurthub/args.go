@@ -44,3 +44,20 @@ func ArgValue(cmd []string, name string) (string, bool) {
 	}
 	return "", false
 }
+
+// RemoveArgs returns cmd without any flag named in names ("--name").
+func RemoveArgs(cmd []string, names ...string) []string {
+	out := make([]string, 0, len(cmd))
+	for i, a := range cmd {
+		drop := false
+		for _, n := range names {
+			if i > 0 && flagName(a) == n {
+				drop = true
+			}
+		}
+		if !drop {
+			out = append(out, a)
+		}
+	}
+	return out
+}

@@ -99,6 +99,9 @@ func TestOpenYurtControlPlane(t *testing.T) {
 			if err != nil || !strings.Contains(manifest, "openyurt.io/static-pod-hash") {
 				t.Errorf("yurthub's manifest is not the cluster's YurtStaticSet template (no static-pod-hash): %v\n%s", err, manifest)
 			}
+			if !strings.Contains(manifest, "--bootstrap-mode=kubeletcertificate") || strings.Contains(manifest, "--bootstrap-file") {
+				t.Errorf("yurthub's manifest is not in convert's kubeletcertificate mode:\n%s", manifest)
+			}
 			if !strings.Contains(manifest, "--enable-dummy-if=false") {
 				t.Errorf("yurthub's manifest lacks convert's --yurthub-extra-arg (post-rendered into the YurtStaticSet):\n%s", manifest)
 			}
