@@ -23,13 +23,18 @@ import (
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"sigs.k8s.io/yaml"
 
 	"github.com/yurtadm/yurtadm/pkg/constants"
 	"github.com/yurtadm/yurtadm/pkg/host"
 	"github.com/yurtadm/yurtadm/pkg/kube"
+	"github.com/yurtadm/yurtadm/pkg/version"
 	"github.com/yurtadm/yurtadm/pkg/yurthub"
 	"github.com/yurtadm/yurtadm/templates"
 )
@@ -324,18 +329,14 @@ func Convert(ctx context.Context, o Options, env Env) (*Result, error) {
 		return r, errors.New(r.Message)
 	}
 
-	manifest, err := templates.RenderYurthub(templates.Yurthub{
-		Image: o.YurthubImage, Namespace: o.Namespace, ServerAddr: server, NodePoolName: o.NodePoolName,
-		WorkingMode: constants.NodeTypeEdge, BootstrapMode: constants.YurthubBootstrapModeKCE, Verbosity: 2,
-		ExtraArgs: o.YurthubExtraArgs,
-	})
+	manifest, from, err := hubManifest(ctx, env, &o, server)
 	if err != nil {
 		return rollback("yurthub", err)
 	}
 	if err := fsys.WriteFileAtomic(constants.YurthubManifest, manifest, 0o644); err != nil {
 		return rollback("yurthub", err)
 	}
-	r.step("yurthub", StatusDone, "wrote the static pod %s (image %s, nodepool %s)", constants.YurthubManifest, o.YurthubImage, o.NodePoolName)
+	r.step("yurthub", StatusDone, "wrote the static pod %s (nodepool %s) from %s", constants.YurthubManifest, o.NodePoolName, from)
 	env.logf("wrote %s; waiting up to %s for yurthub at %s", constants.YurthubManifest, o.Timeout, env.HealthzURL)
 
 	wctx, cancel := context.WithTimeout(ctx, o.Timeout)
@@ -488,4 +489,76 @@ func readBelowRoot(fsys host.FS, p string) ([]byte, error) {
 		p = filepath.Clean(target)
 	}
 	return nil, fmt.Errorf("read %s on the node: too many levels of symbolic links", p)
+}
+
+// hubManifest renders yurthub's static pod as yurtadm join does: from the
+// cluster's YurtStaticSet yurt-hub (its ConfigMap, read with the node's
+// own identity: OpenYurt's yurthub chart lets system:nodes read
+// ConfigMaps) when it is in kubeletcertificate mode, the only one a node
+// without a bootstrap token can run; else from the built-in template. It
+// says which.
+func hubManifest(ctx context.Context, env Env, o *Options, server string) ([]byte, string, error) {
+	builtin := func(why string) ([]byte, string, error) {
+		m, err := templates.RenderYurthub(templates.Yurthub{
+			Image: o.YurthubImage, Namespace: o.Namespace, ServerAddr: server, NodePoolName: o.NodePoolName,
+			WorkingMode: constants.NodeTypeEdge, BootstrapMode: constants.YurthubBootstrapModeKCE, Verbosity: 2,
+			ExtraArgs: o.YurthubExtraArgs,
+		})
+		return m, "the built-in template, image " + o.YurthubImage + " (" + why + ")", err
+	}
+	cmName := "yurt-static-set-" + constants.YurthubStaticSet
+	where := o.Namespace + "/" + cmName
+	cfg, err := DirectClientConfig(env.Host.FS)
+	if err != nil {
+		return builtin("no client to read ConfigMap " + where + ": " + err.Error())
+	}
+	newClient := env.NewClient
+	if newClient == nil {
+		newClient = kube.New
+	}
+	client, err := newClient(cfg)
+	if err != nil {
+		return builtin("no client to read ConfigMap " + where + ": " + err.Error())
+	}
+	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	cm, err := client.CoreV1().ConfigMaps(o.Namespace).Get(cctx, cmName, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		return builtin("the cluster has no YurtStaticSet " + constants.YurthubStaticSet)
+	case err != nil:
+		return builtin("could not read ConfigMap " + where + ": " + err.Error())
+	case len(cm.Data) != 1:
+		return builtin("ConfigMap " + where + " is not one manifest")
+	}
+	var tmpl string
+	for _, v := range cm.Data {
+		tmpl = v
+	}
+	var pod corev1.Pod
+	if err := yaml.Unmarshal([]byte(tmpl), &pod); err != nil {
+		return builtin("ConfigMap " + where + " is not a Pod manifest")
+	}
+	mode := "token"
+	for _, c := range pod.Spec.Containers {
+		if c.Name == "yurt-hub" {
+			if v, ok := yurthub.ArgValue(c.Command, "--bootstrap-mode"); ok {
+				mode = v
+			}
+		}
+	}
+	if mode != constants.YurthubBootstrapModeKCE {
+		return builtin("the cluster's template is for " + mode + " mode; a converted node has no bootstrap token")
+	}
+	image := ""
+	if o.YurthubImage != version.DefaultYurthubImage {
+		image = o.YurthubImage
+	}
+	m, err := templates.RenderFromStaticSet(templates.FromStaticSet{Manifest: []byte(tmpl), Image: image,
+		Args: append([]string{"--server-addr=" + server, "--working-mode=" + constants.NodeTypeEdge, "--namespace=" + o.Namespace,
+			"--nodepool-name=" + o.NodePoolName}, o.YurthubExtraArgs...)})
+	if err != nil {
+		return builtin("the cluster's template is unusable: " + err.Error())
+	}
+	return m, "the cluster's YurtStaticSet " + o.Namespace + "/" + constants.YurthubStaticSet, nil
 }

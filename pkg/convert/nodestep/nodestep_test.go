@@ -15,6 +15,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/rest"
 
@@ -60,6 +61,8 @@ type node struct {
 	broken  atomic.Bool // yurthub never healthy
 	ready   atomic.Bool
 	clients []*rest.Config
+	// template is the cluster's yurt-static-set-yurt-hub ConfigMap.
+	template *corev1.ConfigMap
 }
 
 func newNode(t *testing.T) *node {
@@ -112,9 +115,13 @@ func newNode(t *testing.T) *node {
 			if !n.ready.Load() {
 				st = corev1.ConditionFalse
 			}
-			return fake.NewSimpleClientset(&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "edge-1"},
+			objs := []runtime.Object{&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "edge-1"},
 				Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: st,
-					LastHeartbeatTime: metav1.NewTime(time.Now().Add(time.Hour))}}}}), nil
+					LastHeartbeatTime: metav1.NewTime(time.Now().Add(time.Hour))}}}}}
+			if n.template != nil {
+				objs = append(objs, n.template)
+			}
+			return fake.NewSimpleClientset(objs...), nil
 		},
 	}
 	return n
@@ -181,8 +188,10 @@ func TestConvertThenRevertIsByteIdentical(t *testing.T) {
 	if got := n.init.CallLog(); !reflect.DeepEqual(got, []string{"restart kubelet"}) {
 		t.Errorf("init calls %v", got)
 	}
-	if len(n.clients) != 1 || n.clients[0].Host != n.env.ProxyURL {
-		t.Errorf("Ready was not checked through yurthub: %+v", n.clients)
+	// The cluster's template read with kubelet's identity, directly; then
+	// Ready checked through yurthub.
+	if len(n.clients) != 2 || n.clients[0].Host != "https://10.0.0.1:6443" || n.clients[1].Host != n.env.ProxyURL {
+		t.Errorf("clients: want the direct one for the template, then yurthub's for Ready: %+v", n.clients)
 	}
 	bk, err := readBackup(n.h.FS)
 	if err != nil || bk == nil {
@@ -470,5 +479,56 @@ users:
 	}
 	if string(rc.CertData) != "cert-and-key" || string(rc.KeyData) != "cert-and-key" || string(rc.CAData) != "ca" || rc.Host != "https://10.0.0.1:6443" {
 		t.Errorf("config %+v", rc.TLSClientConfig)
+	}
+}
+
+// TestConvertUsesTheClustersTemplate: with the cluster's yurt-hub
+// YurtStaticSet in kubeletcertificate mode (yurtctl convert's), the node
+// step writes yurthub from it with the node's values; in token mode (no
+// bootstrap token on a converted node) it uses the built-in template.
+func TestConvertUsesTheClustersTemplate(t *testing.T) {
+	tmpl := func(mode string) *corev1.ConfigMap {
+		return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "yurt-static-set-yurt-hub", Namespace: "kube-system"},
+			Data: map[string]string{"yurthub": `apiVersion: v1
+kind: Pod
+metadata:
+  name: yurt-hub
+  namespace: kube-system
+  annotations: {openyurt.io/static-pod-hash: c0ffee}
+spec:
+  containers:
+  - name: yurt-hub
+    image: docker.io/openyurt/yurthub:v1.7.0
+    command: [yurthub, --server-addr=https://9.9.9.9:6443, --nodepool-name=, --bootstrap-mode=` + mode + `, --enable-dummy-if=false]
+`}}
+	}
+	n := newNode(t)
+	n.template = tmpl("kubeletcertificate")
+	if _, err := Convert(context.Background(), opts(), n.env); err != nil {
+		t.Fatal(err)
+	}
+	m := n.read(constants.YurthubManifest)
+	for _, want := range []string{"openyurt.io/static-pod-hash: c0ffee", "--server-addr=https://10.0.0.1:6443", "--nodepool-name=edge", "--enable-dummy-if=false"} {
+		if !strings.Contains(m, want) {
+			t.Errorf("manifest lacks %q:\n%s", want, m)
+		}
+	}
+	tok := newNode(t)
+	tok.template = tmpl("token")
+	r, err := Convert(context.Background(), opts(), tok.env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := tok.read(constants.YurthubManifest); strings.Contains(m, "c0ffee") || !strings.Contains(m, "--bootstrap-mode=kubeletcertificate") {
+		t.Errorf("token-mode template used on a converted node:\n%s", m)
+	}
+	found := false
+	for _, s := range r.Steps {
+		if strings.Contains(s.Message, "the cluster's template is for token mode") {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("the step does not say why the built-in template was used: %+v", r.Steps)
 	}
 }

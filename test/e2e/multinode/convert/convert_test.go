@@ -172,6 +172,9 @@ func checkConverted(ctx context.Context, t *testing.T, c *cluster.Cluster, w *cl
 	if out, err := w.Output(ctx, "ynode-web", "-get", "http://127.0.0.1:10267/v1/healthz"); err != nil || strings.TrimSpace(out) != "OK" {
 		t.Errorf("%s: yurthub healthz %q %v", w.Name, out, err)
 	}
+	if out, err := w.Output(ctx, "cat", constants.YurthubManifest); err != nil || !strings.Contains(out, "openyurt.io/static-pod-hash") {
+		t.Errorf("%s: yurthub's manifest is not the cluster's YurtStaticSet template: %v\n%s", w.Name, err, out)
+	}
 	if out, err := w.Output(ctx, "cat", constants.OpenYurtKubeletConfig); err != nil || !strings.Contains(out, constants.YurthubProxyURL) {
 		t.Errorf("%s: kubelet's kubeconfig does not point at yurthub: %v", w.Name, err)
 	}
