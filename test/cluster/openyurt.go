@@ -84,7 +84,7 @@ func Apply(ctx context.Context, cfg *rest.Config, stream []byte) error {
 	if err != nil {
 		return err
 	}
-	for _, doc := range bytes.Split(stream, []byte("\n---")) {
+	for _, doc := range splitYAML(stream) {
 		var u unstructured.Unstructured
 		if err := yaml.Unmarshal(doc, &u.Object); err != nil {
 			return err
@@ -109,4 +109,36 @@ func Apply(ctx context.Context, cfg *rest.Config, stream []byte) error {
 		}
 	}
 	return nil
+}
+
+// splitYAML splits a stream of YAML documents at "---" lines and at every
+// top-level apiVersion key that is not a document's first key (`helm show
+// crds` v3.19 prints the CRD files one after the other without "---").
+func splitYAML(stream []byte) [][]byte {
+	var docs [][]byte
+	var cur bytes.Buffer
+	hasKey := false
+	flush := func() {
+		if hasKey {
+			docs = append(docs, append([]byte(nil), cur.Bytes()...))
+		}
+		cur.Reset()
+		hasKey = false
+	}
+	for _, line := range bytes.SplitAfter(stream, []byte("\n")) {
+		t := bytes.TrimRight(line, " \t\r\n")
+		switch {
+		case bytes.Equal(t, []byte("---")):
+			flush()
+			continue
+		case bytes.HasPrefix(line, []byte("apiVersion:")) && hasKey:
+			flush()
+		}
+		if len(t) > 0 && t[0] != '#' && t[0] != ' ' {
+			hasKey = true
+		}
+		cur.Write(line)
+	}
+	flush()
+	return docs
 }
