@@ -5,12 +5,9 @@ import (
 	"fmt"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/kubernetes/cmd/kubeadm/app/cmd/phases/workflow"
-	"sigs.k8s.io/yaml"
 
 	"github.com/yurtadm/yurtadm/pkg/cmdutil"
 	"github.com/yurtadm/yurtadm/pkg/constants"
@@ -185,49 +182,20 @@ func renderHub(d Data, res *discovery.Result) ([]byte, error) {
 	if o.NodeType == constants.NodeTypeCloud {
 		yss = constants.YurthubCloudStaticSet
 	}
-	cmName := "yurt-static-set-" + yss
-	where := o.Namespace + "/" + cmName
 	client, err := d.BootstrapClient()
 	if err != nil {
-		return builtin("no client to read ConfigMap " + where + ": " + err.Error())
+		return builtin("no client to read the cluster's template: " + err.Error())
 	}
-	ctx, cancel := context.WithTimeout(d.Context(), 15*time.Second)
-	defer cancel()
-	cm, err := client.CoreV1().ConfigMaps(o.Namespace).Get(ctx, cmName, metav1.GetOptions{})
-	switch {
-	case apierrors.IsNotFound(err):
-		return builtin("the cluster has no YurtStaticSet " + yss + ": ConfigMap " + where + " not found")
-	case apierrors.IsForbidden(err):
-		d.IO().Logf("yurthub", "WARNING: the bootstrap token may not read ConfigMap %s: OpenYurt's yurthub chart grants that read ('yurtctl convert' installs it)", where)
-		return builtin("the bootstrap token may not read ConfigMap " + where)
-	case err != nil:
-		d.IO().Logf("yurthub", "WARNING: could not read ConfigMap %s: %v", where, err)
-		return builtin("could not read ConfigMap " + where)
-	case len(cm.Data) != 1:
-		d.IO().Logf("yurthub", "WARNING: ConfigMap %s holds %d entries, want the one static pod manifest", where, len(cm.Data))
-		return builtin("ConfigMap " + where + " is not one manifest")
+	t, why, err := yurthub.ReadStaticSetTemplate(d.Context(), client, o.Namespace, yss)
+	if err != nil {
+		d.IO().Logf("yurthub", "WARNING: %v", err)
 	}
-	var tmpl string
-	for _, v := range cm.Data {
-		tmpl = v
-	}
-	var pod corev1.Pod
-	if err := yaml.Unmarshal([]byte(tmpl), &pod); err != nil {
-		d.IO().Logf("yurthub", "WARNING: ConfigMap %s is not a Pod manifest: %v", where, err)
-		return builtin("ConfigMap " + where + " is not a Pod manifest")
+	if t == nil {
+		return builtin(why)
 	}
 	// The template's bootstrap mode is the cluster's choice unless this
 	// join chose one.
-	var cmd []string
-	for _, c := range pod.Spec.Containers {
-		if c.Name == "yurt-hub" {
-			cmd = c.Command
-		}
-	}
-	mode, ok := yurthub.ArgValue(cmd, "--bootstrap-mode")
-	if !ok {
-		mode = bootstrapModeToken // yurthub v1.7.0's default
-	}
+	mode := t.BootstrapMode
 	if !o.bootstrapModeGiven {
 		o.YurthubBootstrapMode = mode
 	}
@@ -243,13 +211,13 @@ func renderHub(d Data, res *discovery.Result) ([]byte, error) {
 	if o.YurthubImage != version.DefaultYurthubImage {
 		image = o.YurthubImage
 	}
-	manifest, err := templates.RenderFromStaticSet(templates.FromStaticSet{Manifest: []byte(tmpl), Image: image,
+	manifest, err := templates.RenderFromStaticSet(templates.FromStaticSet{Manifest: t.Manifest, Image: image,
 		Args: append(args, o.YurthubExtraArgs...)})
 	if err != nil {
-		d.IO().Logf("yurthub", "WARNING: cannot use the cluster's yurthub template (ConfigMap %s): %v", where, err)
-		return builtin("the cluster's template in ConfigMap " + where + " is unusable")
+		d.IO().Logf("yurthub", "WARNING: cannot use the cluster's yurthub template (ConfigMap %s): %v", t.Where, err)
+		return builtin("the cluster's template in ConfigMap " + t.Where + " is unusable")
 	}
-	d.Outcome().YurthubTemplate = "the cluster's YurtStaticSet " + o.Namespace + "/" + yss + " (ConfigMap " + cmName + ")"
+	d.Outcome().YurthubTemplate = "the cluster's YurtStaticSet " + o.Namespace + "/" + yss + " (ConfigMap " + t.Where + ")"
 	return manifest, nil
 }
 

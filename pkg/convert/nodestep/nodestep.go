@@ -23,13 +23,9 @@ import (
 	"strings"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
-	"sigs.k8s.io/yaml"
 
 	"github.com/yurtadm/yurtadm/pkg/constants"
 	"github.com/yurtadm/yurtadm/pkg/host"
@@ -506,11 +502,9 @@ func hubManifest(ctx context.Context, env Env, o *Options, server string) ([]byt
 		})
 		return m, "the built-in template, image " + o.YurthubImage + " (" + why + ")", err
 	}
-	cmName := "yurt-static-set-" + constants.YurthubStaticSet
-	where := o.Namespace + "/" + cmName
 	cfg, err := DirectClientConfig(env.Host.FS)
 	if err != nil {
-		return builtin("no client to read ConfigMap " + where + ": " + err.Error())
+		return builtin("no client to read the cluster's template: " + err.Error())
 	}
 	newClient := env.NewClient
 	if newClient == nil {
@@ -518,35 +512,16 @@ func hubManifest(ctx context.Context, env Env, o *Options, server string) ([]byt
 	}
 	client, err := newClient(cfg)
 	if err != nil {
-		return builtin("no client to read ConfigMap " + where + ": " + err.Error())
+		return builtin("no client to read the cluster's template: " + err.Error())
 	}
-	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	defer cancel()
-	cm, err := client.CoreV1().ConfigMaps(o.Namespace).Get(cctx, cmName, metav1.GetOptions{})
-	switch {
-	case apierrors.IsNotFound(err):
-		return builtin("the cluster has no YurtStaticSet " + constants.YurthubStaticSet)
-	case err != nil:
-		return builtin("could not read ConfigMap " + where + ": " + err.Error())
-	case len(cm.Data) != 1:
-		return builtin("ConfigMap " + where + " is not one manifest")
+	t, why, err := yurthub.ReadStaticSetTemplate(ctx, client, o.Namespace, constants.YurthubStaticSet)
+	if err != nil {
+		env.logf("WARNING: %v", err)
 	}
-	var tmpl string
-	for _, v := range cm.Data {
-		tmpl = v
+	if t == nil {
+		return builtin(why)
 	}
-	var pod corev1.Pod
-	if err := yaml.Unmarshal([]byte(tmpl), &pod); err != nil {
-		return builtin("ConfigMap " + where + " is not a Pod manifest")
-	}
-	mode := "token"
-	for _, c := range pod.Spec.Containers {
-		if c.Name == "yurt-hub" {
-			if v, ok := yurthub.ArgValue(c.Command, "--bootstrap-mode"); ok {
-				mode = v
-			}
-		}
-	}
+	mode := t.BootstrapMode
 	if mode != constants.YurthubBootstrapModeKCE {
 		return builtin("the cluster's template is for " + mode + " mode; a converted node has no bootstrap token")
 	}
@@ -554,7 +529,7 @@ func hubManifest(ctx context.Context, env Env, o *Options, server string) ([]byt
 	if o.YurthubImage != version.DefaultYurthubImage {
 		image = o.YurthubImage
 	}
-	m, err := templates.RenderFromStaticSet(templates.FromStaticSet{Manifest: []byte(tmpl), Image: image,
+	m, err := templates.RenderFromStaticSet(templates.FromStaticSet{Manifest: t.Manifest, Image: image,
 		Args: append([]string{"--server-addr=" + server, "--working-mode=" + constants.NodeTypeEdge, "--namespace=" + o.Namespace,
 			"--nodepool-name=" + o.NodePoolName}, o.YurthubExtraArgs...)})
 	if err != nil {
