@@ -20,11 +20,31 @@ import (
 // returns its log; it fails t unless the pod succeeds.
 func runPod(ctx context.Context, t *testing.T, name, node string, args ...string) string {
 	t.Helper()
+	out, err := onePod(ctx, t, name, node, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// tryPod is runPod that returns a failed pod's error and log as its
+// result instead of failing t.
+func tryPod(ctx context.Context, t *testing.T, name, node string, args ...string) string {
+	t.Helper()
+	out, err := onePod(ctx, t, name, node, args...)
+	if err != nil {
+		return err.Error()
+	}
+	return out
+}
+
+func onePod(ctx context.Context, t *testing.T, name, node string, args ...string) (string, error) {
+	t.Helper()
 	spec := cluster.WebPodSpec(node, args...)
 	spec.RestartPolicy = corev1.RestartPolicyNever
 	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"}, Spec: spec}
 	if _, err := clustertest.C.Client.CoreV1().Pods("default").Create(ctx, p, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
+		return "", err
 	}
 	defer func() {
 		_ = clustertest.C.Client.CoreV1().Pods("default").Delete(context.Background(), name, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)})
@@ -40,9 +60,9 @@ func runPod(ctx context.Context, t *testing.T, name, node string, args ...string
 	})
 	logs, _ := clustertest.C.Client.CoreV1().Pods("default").GetLogs(name, &corev1.PodLogOptions{}).DoRaw(ctx)
 	if err != nil || phase != corev1.PodSucceeded {
-		t.Fatalf("pod %s on %s (%s): %v %s\nlog: %s", name, node, strings.Join(args, " "), err, phase, logs)
+		return "", fmt.Errorf("pod %s on %s (%s): %v %s\nlog: %s", name, node, strings.Join(args, " "), err, phase, logs)
 	}
-	return string(logs)
+	return string(logs), nil
 }
 
 // servesInside asks the web workload at ip:8080 from inside node n.
