@@ -252,6 +252,22 @@ func TestDeleteUnusedCRDsKeepsOnesWithObjects(t *testing.T) {
 	if _, err := ensureNodePool(ctx, c.Dynamic, "hangzhou", "Edge"); err != nil {
 		t.Fatal(err)
 	}
+	// A Gateway owned by a NodePool that is gone: garbage the collector
+	// removes a moment later (here after a few ticks); revert waits for it.
+	gwGVR := schema.GroupVersionResource{Group: "raven.openyurt.io", Version: "v1beta1", Resource: "gateways"}
+	gw := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "raven.openyurt.io/v1beta1", "kind": "Gateway",
+		"metadata": map[string]any{"name": "gw", "ownerReferences": []any{map[string]any{"apiVersion": "apps.openyurt.io/v1beta2", "kind": "NodePool", "name": "gone", "uid": "u1"}}}}}
+	if _, err := c.Dynamic.Resource(gwGVR).Create(ctx, gw, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	ticks := 0
+	gcTick = func() <-chan time.Time {
+		if ticks++; ticks == 3 {
+			_ = c.Dynamic.Resource(gwGVR).Delete(ctx, "gw", metav1.DeleteOptions{})
+		}
+		return time.After(time.Millisecond)
+	}
+	defer func() { gcTick = func() <-chan time.Time { return time.After(time.Second) } }()
 	actions, err := deleteUnusedCRDs(ctx, c.Dynamic)
 	if err != nil {
 		t.Fatal(err)
@@ -260,6 +276,9 @@ func TestDeleteUnusedCRDsKeepsOnesWithObjects(t *testing.T) {
 	if !strings.Contains(got, "CustomResourceDefinition nodepools.apps.openyurt.io kept: NodePool hangzhou is left") ||
 		!strings.Contains(got, "CustomResourceDefinition gateways.raven.openyurt.io deleted (no object left)") {
 		t.Errorf("got %s", got)
+	}
+	if ticks < 3 {
+		t.Errorf("revert did not wait for the orphaned Gateway (%d ticks)", ticks)
 	}
 }
 

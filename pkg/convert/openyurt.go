@@ -464,13 +464,15 @@ func nsName(ns, name string) string {
 
 // deleteUnusedCRDs removes the CRDs convert created once no object of
 // theirs is left; a CRD with objects is kept and named with one of them.
+// Objects on their way out — being deleted, or owned only by objects that
+// are gone (the NodeBuckets of deleted NodePools, which the garbage
+// collector removes a moment later) — are waited for, up to gcWait.
 func deleteUnusedCRDs(ctx context.Context, dc dynamic.Interface) ([]Action, error) {
 	list, err := dc.Resource(crdGVR).List(ctx, metav1.ListOptions{LabelSelector: LabelManagedBy + "=" + ManagedBy})
 	if err != nil {
 		return nil, err
 	}
-	var out []Action
-	for _, crd := range list.Items {
+	storage := func(crd unstructured.Unstructured) schema.GroupVersionResource {
 		group, _, _ := unstructured.NestedString(crd.Object, "spec", "group")
 		plural, _, _ := unstructured.NestedString(crd.Object, "spec", "names", "plural")
 		version := ""
@@ -480,14 +482,75 @@ func deleteUnusedCRDs(ctx context.Context, dc dynamic.Interface) ([]Action, erro
 				version, _ = m["name"].(string)
 			}
 		}
-		objs, err := dc.Resource(schema.GroupVersionResource{Group: group, Version: version, Resource: plural}).List(ctx, metav1.ListOptions{Limit: 1})
-		if err != nil && !apierrors.IsNotFound(err) {
-			out = append(out, Action{"CustomResourceDefinition", crd.GetName(), fmt.Sprintf("kept (could not list its objects: %v)", err)})
-			continue
+		return schema.GroupVersionResource{Group: group, Version: version, Resource: plural}
+	}
+	byKind := map[string]schema.GroupVersionResource{}
+	for _, crd := range list.Items {
+		kind, _, _ := unstructured.NestedString(crd.Object, "spec", "names", "kind")
+		g := storage(crd)
+		byKind[g.Group+"/"+kind] = g
+	}
+	// going: the object is being deleted, or every owner of it is gone.
+	going := func(o unstructured.Unstructured) bool {
+		if o.GetDeletionTimestamp() != nil {
+			return true
 		}
-		if err == nil && len(objs.Items) > 0 {
-			o := objs.Items[0]
-			out = append(out, Action{"CustomResourceDefinition", crd.GetName(), fmt.Sprintf("kept: %s %s is left (delete the %s yourself, then the CRD)", o.GetKind(), nsName(o.GetNamespace(), o.GetName()), plural)})
+		owners := o.GetOwnerReferences()
+		if len(owners) == 0 {
+			return false
+		}
+		for _, ref := range owners {
+			gv, _ := schema.ParseGroupVersion(ref.APIVersion)
+			g, ok := byKind[gv.Group+"/"+ref.Kind]
+			if !ok {
+				return false // an owner of another kind: assume it lives
+			}
+			api := dc.Resource(g).Namespace(o.GetNamespace())
+			if owner, err := api.Get(ctx, ref.Name, metav1.GetOptions{}); err == nil && owner.GetUID() == ref.UID {
+				return false
+			}
+		}
+		return true
+	}
+	var out []Action
+	for _, crd := range list.Items {
+		g := storage(crd)
+		deadline := time.Now().Add(gcWait)
+		var left *unstructured.Unstructured
+		var listErr error
+		for {
+			objs, err := dc.Resource(g).List(ctx, metav1.ListOptions{Limit: 20})
+			if err != nil && !apierrors.IsNotFound(err) {
+				listErr = err
+				break
+			}
+			left = nil
+			waiting := true
+			if err == nil {
+				for i := range objs.Items {
+					if left == nil {
+						left = &objs.Items[i]
+					}
+					if !going(objs.Items[i]) {
+						waiting = false
+					}
+				}
+			}
+			if left == nil || !waiting || time.Now().After(deadline) {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return out, ctx.Err()
+			case <-gcTick():
+			}
+		}
+		switch {
+		case listErr != nil:
+			out = append(out, Action{"CustomResourceDefinition", crd.GetName(), fmt.Sprintf("kept (could not list its objects: %v)", listErr)})
+			continue
+		case left != nil:
+			out = append(out, Action{"CustomResourceDefinition", crd.GetName(), fmt.Sprintf("kept: %s %s is left (delete the %s yourself, then the CRD)", left.GetKind(), nsName(left.GetNamespace(), left.GetName()), g.Resource)})
 			continue
 		}
 		if err := dc.Resource(crdGVR).Delete(ctx, crd.GetName(), metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
@@ -497,6 +560,13 @@ func deleteUnusedCRDs(ctx context.Context, dc dynamic.Interface) ([]Action, erro
 	}
 	return out, nil
 }
+
+// gcWait bounds the wait for objects the garbage collector is removing;
+// gcTick paces it (tests shorten both).
+var (
+	gcWait = 30 * time.Second
+	gcTick = func() <-chan time.Time { return time.After(time.Second) }
+)
 
 // EnsureCRDs is ensureCRDs for callers outside the package (the
 // integration tests run it against a real kube-apiserver).

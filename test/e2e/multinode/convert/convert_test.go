@@ -141,7 +141,7 @@ func TestThreeNodeConvert(t *testing.T) {
 		t.Errorf("helm releases after revert: %q", got)
 	}
 	if n := openyurtCRDs(ctx, t, c); n != 0 {
-		t.Errorf("%d OpenYurt CRDs left after revert (no object of them is left)", n)
+		t.Errorf("%d OpenYurt CRDs left after revert (no object of them is left):\n%s", n, r.Stderr)
 	}
 	for _, w := range workers {
 		if got := checksums(ctx, t, w); got != before[w.Name] {
