@@ -5,6 +5,7 @@ package convert
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -140,8 +141,14 @@ func TestThreeNodeConvert(t *testing.T) {
 	if got := releases(ctx, t, cp); got != "" {
 		t.Errorf("helm releases after revert: %q", got)
 	}
-	if n := openyurtCRDs(ctx, t, c); n != 0 {
-		t.Errorf("%d OpenYurt CRDs left after revert (no object of them is left):\n%s", n, r.Stderr)
+	// A deleted CRD goes once the API server has removed its storage: wait.
+	left := 0
+	_ = cluster.Poll(ctx, time.Minute, func() (bool, string) {
+		left = openyurtCRDs(ctx, t, c)
+		return left == 0, fmt.Sprintf("%d CRDs", left)
+	})
+	if left != 0 {
+		t.Errorf("%d OpenYurt CRDs left a minute after revert (no object of them is left):\n%s", left, r.Stderr)
 	}
 	for _, w := range workers {
 		if got := checksums(ctx, t, w); got != before[w.Name] {
