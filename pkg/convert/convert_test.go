@@ -704,12 +704,13 @@ func TestControlPlanePhaseDrivesHelm(t *testing.T) {
 }
 
 // TestEdgeWorkerLabelIsSetAsTheNode: yurt-manager's node webhook lets only
-// the node itself change openyurt.io/is-edge-worker, so convert patches
-// that label impersonating system:node:<name>, the rest as the admin.
+// the node itself change openyurt.io/is-edge-worker, so a node whose
+// change includes that label is patched, in one request, impersonating
+// system:node:<name>; a node whose change does not is patched as the admin.
 func TestEdgeWorkerLabelIsSetAsTheNode(t *testing.T) {
-	e1 := readyNode("edge-1", nil)
-	h := newCmdHarness(t, &e1)
-	asNode := fake.NewSimpleClientset(&e1)
+	e1, e2 := readyNode("edge-1", nil), readyNode("edge-2", nil)
+	h := newCmdHarness(t, &e1, &e2)
+	asNode := fake.NewSimpleClientset(&e1, &e2)
 	var users []string
 	d := &runData{ctx: context.Background(), action: "convert", opts: &Options{Concurrency: 1}, clients: &h.c, restConfig: &rest.Config{},
 		env: Env{NewClients: func(cfg *rest.Config) (Clients, error) {
@@ -717,19 +718,36 @@ func TestEdgeWorkerLabelIsSetAsTheNode(t *testing.T) {
 			return Clients{Kube: asNode}, nil
 		}},
 		io: cmdutil.IOStreams{Out: io.Discard, ErrOut: io.Discard}}
-	p := &Plan{Nodes: []NodePlan{{Name: "edge-1", Labels: map[string]string{constants.LabelEdgeWorker: "true", constants.LabelNodePool: "edge"}}}}
+	p := &Plan{Nodes: []NodePlan{
+		{Name: "edge-1", Labels: map[string]string{constants.LabelEdgeWorker: "true", constants.LabelNodePool: "edge"}},
+		{Name: "edge-2", Annotations: map[string]string{constants.AnnotationAutonomyDur: "0"}},
+	}}
 	if err := d.patchNodes(PhaseLabels, p, false, true); err != nil {
 		t.Fatal(err)
 	}
 	if len(users) != 1 || users[0] != "system:node:edge-1|system:nodes,system:authenticated" {
 		t.Errorf("impersonated %q", users)
 	}
-	admin, _ := h.kc.CoreV1().Nodes().Get(context.Background(), "edge-1", metav1.GetOptions{})
-	node, _ := asNode.CoreV1().Nodes().Get(context.Background(), "edge-1", metav1.GetOptions{})
-	if admin.Labels[constants.LabelNodePool] != "edge" || admin.Labels[constants.LabelEdgeWorker] != "" {
-		t.Errorf("admin patch: %v", admin.Labels)
+	get := func(kc *fake.Clientset, name string) *corev1.Node {
+		n, _ := kc.CoreV1().Nodes().Get(context.Background(), name, metav1.GetOptions{})
+		return n
 	}
-	if node.Labels[constants.LabelEdgeWorker] != "true" || node.Labels[constants.LabelNodePool] != "" {
-		t.Errorf("node patch: %v", node.Labels)
+	if n := get(asNode, "edge-1"); n.Labels[constants.LabelEdgeWorker] != "true" || n.Labels[constants.LabelNodePool] != "edge" {
+		t.Errorf("edge-1 as the node: %v", n.Labels)
+	}
+	if n := get(h.kc, "edge-1"); len(n.Labels) != 0 {
+		t.Errorf("edge-1 patched as the admin too: %v", n.Labels)
+	}
+	if n := get(h.kc, "edge-2"); n.Annotations[constants.AnnotationAutonomyDur] != "0" {
+		t.Errorf("edge-2 as the admin: %v", n.Annotations)
+	}
+	var patches int
+	for _, a := range append(h.kc.Actions(), asNode.Actions()...) {
+		if a.GetVerb() == "patch" {
+			patches++
+		}
+	}
+	if patches != 2 {
+		t.Errorf("%d patches for 2 nodes, want one each", patches)
 	}
 }

@@ -412,34 +412,23 @@ func (d *runData) patchNodes(phase string, p *Plan, remove, quiet bool) error {
 			defer func() { <-sem }()
 			// yurt-manager's node webhook lets only the node itself (and
 			// its conversion controller) change openyurt.io/is-edge-worker:
-			// that label goes in a patch made as the node.
-			labels := map[string]string{}
-			var edgeWorker map[string]string
-			for k, v := range n.Labels {
-				if k == constants.LabelEdgeWorker {
-					edgeWorker = map[string]string{k: v}
-					continue
-				}
-				labels[k] = v
-			}
+			// a change of that label goes, with the rest, in one patch made
+			// as the node; any other change as the admin.
 			meta := map[string]any{}
-			if len(labels) > 0 {
-				meta["labels"] = nullable(labels, remove)
+			if len(n.Labels) > 0 {
+				meta["labels"] = nullable(n.Labels, remove)
 			}
 			if len(n.Annotations) > 0 {
 				meta["annotations"] = nullable(n.Annotations, remove)
 			}
+			body, _ := json.Marshal(map[string]any{"metadata": meta})
+			api := c
 			var err error
-			if len(meta) > 0 {
-				body, _ := json.Marshal(map[string]any{"metadata": meta})
-				_, err = c.Kube.CoreV1().Nodes().Patch(d.ctx, n.Name, types.MergePatchType, body, metav1.PatchOptions{})
+			if _, ok := n.Labels[constants.LabelEdgeWorker]; ok {
+				api, err = d.NodeClients(n.Name)
 			}
-			if err == nil && edgeWorker != nil {
-				var nc Clients
-				if nc, err = d.NodeClients(n.Name); err == nil {
-					body, _ := json.Marshal(map[string]any{"metadata": map[string]any{"labels": nullable(edgeWorker, remove)}})
-					_, err = nc.Kube.CoreV1().Nodes().Patch(d.ctx, n.Name, types.MergePatchType, body, metav1.PatchOptions{})
-				}
+			if err == nil {
+				_, err = api.Kube.CoreV1().Nodes().Patch(d.ctx, n.Name, types.MergePatchType, body, metav1.PatchOptions{})
 			}
 			if apierrors.IsNotFound(err) && remove {
 				err = nil
