@@ -103,18 +103,33 @@ func WaitHealthy(ctx context.Context, hc *http.Client, url string, interval time
 // the last state seen, for the error message.
 func WaitNodeReady(ctx context.Context, client kube.Interface, name string, since time.Time, interval time.Duration) (string, error) {
 	last := "not found yet"
+	held := 0
 	err := Poll(ctx, interval, func(ctx context.Context) (bool, error) {
 		n, err := client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
-			last = err.Error()
+			last, held = err.Error(), 0
 			return false, nil
 		}
 		ok, state := NodeReady(n, since)
 		last = state
-		return ok, nil
+		if !ok {
+			held = 0
+			return false, nil
+		}
+		// Ready must hold: a kubelet just restarted can report Ready and
+		// then, a moment later, NotReady (seen on the multi-node harness:
+		// Ready=False 110 ms after a join said Ready).
+		held++
+		if held < readyHolds {
+			last = state + fmt.Sprintf(" (%d of %d checks in a row)", held, readyHolds)
+		}
+		return held >= readyHolds, nil
 	})
 	return last, err
 }
+
+// readyHolds is how many checks in a row must find the Node Ready.
+const readyHolds = 4
 
 // readySettle is how long after kubelet's restart an ambiguous Ready (see
 // NodeReadyAt) is taken as holding: a restarted kubelet's NotReady comes
