@@ -120,9 +120,10 @@ func runRevertControlPlane(d *runData) error {
 	helm := d.helmCLI()
 	// The NodePools convert made go first, while yurt-manager (its
 	// webhooks and the nodepool controller's finalizers) still runs.
-	pools := controlPlaneObjects(d.opts.Namespace)
-	d.deleteObjects(c, pools[len(pools)-2:len(pools)-1])
+	objs := controlPlaneObjects(d.opts.Namespace)
+	d.deleteObjects(c, objs, func(o cpObject) bool { return o.kind == "NodePools" })
 	releases := map[string]Release{}
+	helmOK := false
 	if d.opts.DryRun {
 		d.add(PhaseRevertControlPlane, "would", "helm uninstall the releases %s and %s in %s if yurtctl convert installed them (release label %s=%s)",
 			ReleaseYurthub, ReleaseYurtManager, d.opts.Namespace, releaseLabelKey, releaseLabelValue)
@@ -130,6 +131,8 @@ func runRevertControlPlane(d *runData) error {
 		d.add(PhaseRevertControlPlane, "warning", "cannot remove the Helm releases convert installed (pass --helm PATH): %v", err)
 	} else if releases, err = helm.Releases(d.ctx, true); err != nil {
 		d.add(PhaseRevertControlPlane, "failed", "list the Helm releases convert installed: %v", err)
+	} else {
+		helmOK = true
 	}
 	for _, name := range []string{ReleaseYurthub, ReleaseYurtManager} {
 		if _, ok := releases[name]; !ok {
@@ -141,17 +144,21 @@ func runRevertControlPlane(d *runData) error {
 		}
 		d.add(PhaseRevertControlPlane, "done", "Helm release %s/%s uninstalled", d.opts.Namespace, name)
 	}
-	if others, err := helm.Releases(d.ctx, false); err == nil && !d.opts.DryRun {
-		for _, name := range chartNames {
-			if r, ok := others[name]; ok {
+	// A release of a chart's name that convert did not install is kept.
+	if helmOK {
+		if others, err := helm.Releases(d.ctx, false); err == nil {
+			for _, name := range chartNames {
 				if _, ours := releases[name]; !ours {
-					d.add(PhaseRevertControlPlane, "warning", "Helm release %s/%s (chart %s) was not installed by yurtctl convert: kept", d.opts.Namespace, name, r.Chart)
+					if r, ok := others[name]; ok {
+						d.add(PhaseRevertControlPlane, "warning", "Helm release %s/%s (chart %s) was not installed by yurtctl convert: kept", d.opts.Namespace, name, r.Chart)
+					}
 				}
 			}
 		}
 	}
-	// An earlier convert's hand-made objects, then the CRDs.
-	d.deleteObjects(c, pools[:len(pools)-2])
+	// An earlier convert's hand-made objects (its NodePool CRD is one of
+	// the CRDs below), then the CRDs.
+	d.deleteObjects(c, objs, func(o cpObject) bool { return o.kind != "NodePools" && o.kind != "CustomResourceDefinition" })
 	if d.opts.DryRun {
 		d.add(PhaseRevertControlPlane, "would", "delete the CustomResourceDefinitions yurtctl created once none of their objects is left")
 		return nil
@@ -167,9 +174,13 @@ func runRevertControlPlane(d *runData) error {
 	return nil
 }
 
-// deleteObjects deletes the objects yurtctl made (labelled as ours).
-func (d *runData) deleteObjects(c Clients, objs []cpObject) {
+// deleteObjects deletes the objects of objs that pick selects, if yurtctl
+// made them (labelled as ours).
+func (d *runData) deleteObjects(c Clients, objs []cpObject, pick func(cpObject) bool) {
 	for _, o := range objs {
+		if !pick(o) {
+			continue
+		}
 		if d.opts.DryRun {
 			d.add(PhaseRevertControlPlane, "would", "delete %s %s if yurtctl created it", o.kind, o.name)
 			continue
