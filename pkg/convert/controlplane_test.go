@@ -21,6 +21,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	dynamicfake "k8s.io/client-go/dynamic/fake"
 	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/yurtadm/yurtadm/pkg/kube/kubetest"
 	k8stesting "k8s.io/client-go/testing"
 	"sigs.k8s.io/yaml"
 
@@ -40,7 +42,7 @@ func fakeClients(t *testing.T) Clients {
 		unstructured.SetNestedSlice(u.Object, []any{map[string]any{"type": "Established", "status": "True"}}, "status", "conditions")
 		return false, nil, nil
 	})
-	return Clients{Kube: fake.NewSimpleClientset(), Dynamic: dc}
+	return Clients{Kube: kubetest.Wrap(fake.NewSimpleClientset()), Dynamic: dc}
 }
 
 func results(actions []Action) string {
@@ -62,7 +64,7 @@ func legacyFixture(t *testing.T, c Clients, ns string) {
 		m.Name, m.Namespace = name, namespace
 		return m
 	}
-	kc := c.Kube.(*fake.Clientset)
+	kc := kubetest.Clientset(c.Kube).(*fake.Clientset)
 	for _, err := range []error{
 		create(kc.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{ObjectMeta: mk(yurtManagerName, ""),
 			RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "cluster-admin"}}, metav1.CreateOptions{})),
@@ -110,7 +112,7 @@ func dynamicOver(t *testing.T, kc *fake.Clientset) *dynamicfake.FakeDynamicClien
 func TestMigrateLegacyHandsOversAndDeletesOnlyOurs(t *testing.T) {
 	c := fakeClients(t)
 	legacyFixture(t, c, "kube-system")
-	dc := dynamicOver(t, c.Kube.(*fake.Clientset))
+	dc := dynamicOver(t, kubetest.Clientset(c.Kube).(*fake.Clientset))
 	rendered := map[string][]manifestObject{}
 	for release, objs := range map[string][]string{
 		ReleaseYurthub:     {"ClusterRole/" + YurthubClusterRole, "ClusterRoleBinding/" + YurthubClusterRole, "ConfigMap/" + constants.YurthubConfigMap},

@@ -20,6 +20,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/yurtadm/yurtadm/pkg/kube/kubetest"
 	"k8s.io/client-go/rest"
 	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/utils/ptr"
@@ -137,11 +139,11 @@ func TestLock(t *testing.T) {
 	ctx := context.Background()
 	now := time.Now()
 	clock := func() time.Time { return now }
-	first, err := AcquireLock(ctx, kc, "kube-system", "hostA/1/convert", clock)
+	first, err := AcquireLock(ctx, kubetest.Wrap(kc), "kube-system", "hostA/1/convert", clock)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = AcquireLock(ctx, kc, "kube-system", "hostB/2/revert", clock)
+	_, err = AcquireLock(ctx, kubetest.Wrap(kc), "kube-system", "hostB/2/revert", clock)
 	if !errors.Is(err, ErrLockHeld) || cmdutil.ExitCode(err) != cmdutil.ExitPreflight || !strings.Contains(err.Error(), "hostA/1/convert") {
 		t.Fatalf("second holder: %v", err)
 	}
@@ -167,7 +169,7 @@ func TestLock(t *testing.T) {
 	// nobody renews it, taken over.
 	lease("hostB/2/convert", now.Add(-time.Minute))
 	var said []string
-	l, err := acquireLock(ctx, kc, "kube-system", "hostA/1/convert", clock, func(f string, a ...any) { said = append(said, fmt.Sprintf(f, a...)) })
+	l, err := acquireLock(ctx, kubetest.Wrap(kc), "kube-system", "hostA/1/convert", clock, func(f string, a ...any) { said = append(said, fmt.Sprintf(f, a...)) })
 	if err != nil {
 		t.Fatalf("expired lock: %v", err)
 	}
@@ -189,7 +191,7 @@ func TestLock(t *testing.T) {
 		}
 		return false, nil, nil
 	})
-	_, err = AcquireLock(ctx, kc, "kube-system", "hostA/1/convert", clock)
+	_, err = AcquireLock(ctx, kubetest.Wrap(kc), "kube-system", "hostA/1/convert", clock)
 	if !errors.Is(err, ErrLockHeld) || !strings.Contains(err.Error(), "clock is behind") {
 		t.Errorf("a live holder with a slow clock: %v", err)
 	}
@@ -199,12 +201,12 @@ func TestLock(t *testing.T) {
 	// name) is live: refused at once.
 	host, _ := os.Hostname()
 	lease(host+"/999999999/convert", now)
-	if _, err := AcquireLock(ctx, kc, "kube-system", Identity("convert"), clock); !errors.Is(err, ErrLockHeld) {
+	if _, err := AcquireLock(ctx, kubetest.Wrap(kc), "kube-system", Identity("convert"), clock); !errors.Is(err, ErrLockHeld) {
 		t.Errorf("a live holder on a host of the same name was not refused: %v", err)
 	}
 	// A holder whose clock is ahead of ours looks live: refused.
 	lease("hostC/3/revert", now.Add(time.Hour))
-	if _, err := AcquireLock(ctx, kc, "kube-system", "hostA/1/convert", clock); !errors.Is(err, ErrLockHeld) {
+	if _, err := AcquireLock(ctx, kubetest.Wrap(kc), "kube-system", "hostA/1/convert", clock); !errors.Is(err, ErrLockHeld) {
 		t.Errorf("a holder with a clock ahead was not refused: %v", err)
 	}
 }
@@ -214,7 +216,7 @@ func TestLock(t *testing.T) {
 func TestLockLostStopsTheRun(t *testing.T) {
 	kc := fake.NewSimpleClientset()
 	ctx := context.Background()
-	l, err := AcquireLock(ctx, kc, "kube-system", "hostA/1/convert", time.Now)
+	l, err := AcquireLock(ctx, kubetest.Wrap(kc), "kube-system", "hostA/1/convert", time.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -345,7 +347,7 @@ func (f *fakeHelm) run(_ context.Context, _ string, args []string) ([]byte, []by
 func newCmdHarness(t *testing.T, objs ...runtime.Object) *cmdHarness {
 	h := &cmdHarness{helm: &fakeHelm{}}
 	h.c = fakeClients(t)
-	h.kc = h.c.Kube.(*fake.Clientset)
+	h.kc = kubetest.Clientset(h.c.Kube).(*fake.Clientset)
 	h.helm.kc = h.kc
 	for _, o := range append([]runtime.Object{clusterInfo()}, objs...) {
 		if err := h.kc.Tracker().Add(o); err != nil {
@@ -715,7 +717,7 @@ func TestEdgeWorkerLabelIsSetAsTheNode(t *testing.T) {
 	d := &runData{ctx: context.Background(), action: "convert", opts: &Options{Concurrency: 1}, clients: &h.c, restConfig: &rest.Config{},
 		env: Env{NewClients: func(cfg *rest.Config) (Clients, error) {
 			users = append(users, cfg.Impersonate.UserName+"|"+strings.Join(cfg.Impersonate.Groups, ","))
-			return Clients{Kube: asNode}, nil
+			return Clients{Kube: kubetest.Wrap(asNode)}, nil
 		}},
 		io: cmdutil.IOStreams{Out: io.Discard, ErrOut: io.Discard}}
 	p := &Plan{Nodes: []NodePlan{

@@ -14,6 +14,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/yurtadm/yurtadm/pkg/kube/kubetest"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
@@ -183,7 +185,7 @@ func (c *fakeCluster) options(hashes ...string) Options {
 		CACertHashes: hashes,
 		NewClient: func(cfg *rest.Config) (kube.Interface, error) {
 			c.configs = append(c.configs, cfg)
-			return fake.NewSimpleClientset(c.objects...), nil
+			return kubetest.Wrap(fake.NewSimpleClientset(c.objects...)), nil
 		},
 	}
 }

@@ -1,6 +1,7 @@
 package doctor
 
 import (
+	"context"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -12,47 +13,37 @@ import (
 
 	certificatesv1 "k8s.io/api/certificates/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/discovery"
-	certificatesv1client "k8s.io/client-go/kubernetes/typed/certificates/v1"
+	apiversion "k8s.io/apimachinery/pkg/version"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/yurtadm/yurtadm/pkg/constants"
+	"github.com/yurtadm/yurtadm/pkg/kube"
 	"github.com/yurtadm/yurtadm/pkg/version"
 )
 
 // CloudClient is the part of the Kubernetes API doctor reads: the server
 // version (to tell that the cloud answers) and CSRs.
-// *kubernetes.Clientset and client-go's fake clientset satisfy it.
 type CloudClient interface {
-	Discovery() discovery.DiscoveryInterface
-	CertificatesV1() certificatesv1client.CertificatesV1Interface
+	ServerVersion(ctx context.Context) (*apiversion.Info, error)
+	CertificatesV1() kube.CertificatesV1Interface
 }
 
 type cloudClients struct {
-	disc  *discovery.DiscoveryClient
-	certs *certificatesv1client.CertificatesV1Client
+	cfg *rest.Config
+	kube.Interface
 }
 
-func (c *cloudClients) Discovery() discovery.DiscoveryInterface { return c.disc }
-func (c *cloudClients) CertificatesV1() certificatesv1client.CertificatesV1Interface {
-	return c.certs
+func (c *cloudClients) ServerVersion(ctx context.Context) (*apiversion.Info, error) {
+	return kube.ServerVersion(ctx, c.cfg)
 }
 
 func newCloudClient(cfg *rest.Config) (CloudClient, error) {
-	hc, err := rest.HTTPClientFor(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("build the HTTP client for %s: %w", cfg.Host, err)
-	}
-	disc, err := discovery.NewDiscoveryClientForConfigAndClient(rest.CopyConfig(cfg), hc)
+	kc, err := kube.New(cfg)
 	if err != nil {
 		return nil, err
 	}
-	certs, err := certificatesv1client.NewForConfigAndClient(rest.CopyConfig(cfg), hc)
-	if err != nil {
-		return nil, err
-	}
-	return &cloudClients{disc: disc, certs: certs}, nil
+	return &cloudClients{cfg: cfg, Interface: kc}, nil
 }
 
 // cloudConfigs lists the ways to the API server, best first: --kubeconfig
@@ -99,7 +90,7 @@ func (d *doctor) cloud() (CloudClient, string, error) {
 				errs = append(errs, fmt.Sprintf("%s: %v", via[i], err))
 				continue
 			}
-			if _, err := cl.Discovery().ServerVersion(); err != nil {
+			if _, err := cl.ServerVersion(context.Background()); err != nil {
 				errs = append(errs, fmt.Sprintf("%s: %v", via[i], err))
 				continue
 			}

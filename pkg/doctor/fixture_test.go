@@ -2,6 +2,7 @@ package doctor
 
 import (
 	"bytes"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -24,7 +25,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	apiversion "k8s.io/apimachinery/pkg/version"
 	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/yurtadm/yurtadm/pkg/kube"
+	"github.com/yurtadm/yurtadm/pkg/kube/kubetest"
 	"k8s.io/client-go/rest"
 	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/clientcmd"
@@ -354,11 +359,22 @@ func (f *fixture) deps() deps {
 			if f.cloudErr != nil {
 				return nil, f.cloudErr
 			}
-			return f.cloud, nil
+			return fakeCloud{f.cloud}, nil
 		},
 		now:      func() time.Time { return f.now },
 		hostname: func() (string, error) { return testNode, nil },
 	}
+}
+
+// fakeCloud is the fake API server as a CloudClient.
+type fakeCloud struct{ cs *fake.Clientset }
+
+func (c fakeCloud) ServerVersion(context.Context) (*apiversion.Info, error) {
+	return c.cs.Discovery().ServerVersion()
+}
+
+func (c fakeCloud) CertificatesV1() kube.CertificatesV1Interface {
+	return kubetest.Wrap(c.cs).CertificatesV1()
 }
 
 // run runs doctor with -o json and returns the report and exit code.

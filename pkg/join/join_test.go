@@ -21,6 +21,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/yurtadm/yurtadm/pkg/kube/kubetest"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	certutil "k8s.io/client-go/util/cert"
@@ -139,7 +141,7 @@ func newHarness(t *testing.T, c *cluster) *harness {
 				t.Fatal("join built an API client although it should have stopped before any network access")
 			}
 			c.clients++
-			return fake.NewSimpleClientset(c.objects...), nil
+			return kubetest.Wrap(fake.NewSimpleClientset(c.objects...)), nil
 		},
 		HTTP:       srv.Client(),
 		HealthzURL: srv.URL + "/v1/healthz",

@@ -29,6 +29,7 @@ import (
 	"github.com/yurtadm/yurtadm/pkg/discovery"
 	"github.com/yurtadm/yurtadm/pkg/host/hosttest"
 	"github.com/yurtadm/yurtadm/pkg/kube"
+	"github.com/yurtadm/yurtadm/pkg/kube/kubetest"
 )
 
 // signer plays yurt-manager and kube-controller-manager: it signs (or
@@ -67,7 +68,7 @@ func (s *signer) client(cfg *rest.Config) (kube.Interface, error) {
 		csr.Status.Certificate = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 		return false, nil, nil
 	})
-	return c, nil
+	return kubetest.Wrap(c), nil
 }
 
 func certData(t *testing.T, s *signer) (*joinData, *bytes.Buffer) {

@@ -6,10 +6,9 @@ import (
 	"path"
 	"strings"
 
-	"k8s.io/kubernetes/cmd/kubeadm/app/cmd/phases/workflow"
-
 	"github.com/yurtadm/yurtadm/pkg/constants"
 	"github.com/yurtadm/yurtadm/pkg/cri"
+	"github.com/yurtadm/yurtadm/pkg/workflow"
 )
 
 // Phase names, in the order they run. Subphases of remove-files are named

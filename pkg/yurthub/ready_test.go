@@ -9,6 +9,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/yurtadm/yurtadm/pkg/kube/kubetest"
 	k8stesting "k8s.io/client-go/testing"
 )
 
@@ -34,7 +36,7 @@ func TestWaitNodeReadyNeedsReadyToHold(t *testing.T) {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if _, err := WaitNodeReady(ctx, kc, "edge-1", since, time.Millisecond); err != nil {
+	if _, err := WaitNodeReady(ctx, kubetest.Wrap(kc), "edge-1", since, time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
 	if gets != 2+readyHolds {

@@ -11,6 +11,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/yurtadm/yurtadm/pkg/kube/kubetest"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/yurtadm/yurtadm/pkg/constants"
@@ -93,10 +95,10 @@ func TestWaitHealthyAndNodeReady(t *testing.T) {
 	c := fake.NewSimpleClientset(n)
 	short, cancel2 := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel2()
-	if _, err := WaitNodeReady(short, c, "n", restart, time.Millisecond); err == nil {
+	if _, err := WaitNodeReady(short, kubetest.Wrap(c), "n", restart, time.Millisecond); err == nil {
 		t.Error("a heartbeat from before the restart counted")
 	}
-	if _, err := WaitNodeReady(ctx, c, "n", time.Time{}, time.Millisecond); err != nil {
+	if _, err := WaitNodeReady(ctx, kubetest.Wrap(c), "n", time.Time{}, time.Millisecond); err != nil {
 		t.Errorf("without since: %v", err)
 	}
 }

@@ -17,6 +17,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/yurtadm/yurtadm/pkg/kube/kubetest"
 	"k8s.io/client-go/rest"
 
 	"github.com/yurtadm/yurtadm/pkg/constants"
@@ -121,7 +123,7 @@ func newNode(t *testing.T) *node {
 			if n.template != nil {
 				objs = append(objs, n.template)
 			}
-			return fake.NewSimpleClientset(objs...), nil
+			return kubetest.Wrap(fake.NewSimpleClientset(objs...)), nil
 		},
 	}
 	return n
