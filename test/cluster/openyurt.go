@@ -3,12 +3,12 @@ package cluster
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -38,12 +38,19 @@ func OpenYurtCharts() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	cmd := exec.Command("go", "list", "-mod=readonly", "-m", "-f", "{{.Dir}}", "github.com/openyurtio/openyurt")
+	// go mod download prints the module's directory, downloading it
+	// first on a machine that has not built the OpenYurt tools yet (the
+	// integration tests run before them in a cold CI run).
+	cmd := exec.Command("go", "mod", "download", "-json", "github.com/openyurtio/openyurt")
 	cmd.Dir = filepath.Join(root, "test", "tools")
 	out, err := cmd.Output()
-	dir := strings.TrimSpace(string(out))
+	var mod struct{ Dir, Error string }
+	if err == nil {
+		err = json.Unmarshal(out, &mod)
+	}
+	dir := mod.Dir
 	if err != nil || dir == "" {
-		return "", fmt.Errorf("find the openyurt module (go list -m in test/tools): %v %s (run hack/tools.sh, or set %s)", err, out, EnvCharts)
+		return "", fmt.Errorf("find the openyurt module (go mod download in test/tools): %v %s %s (run hack/tools.sh, or set %s)", err, mod.Error, out, EnvCharts)
 	}
 	charts := filepath.Join(dir, "charts")
 	for _, c := range []string{"yurt-manager", "yurthub"} {
