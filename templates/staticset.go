@@ -7,6 +7,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
 
+	"github.com/yurtadm/yurtadm/pkg/version"
 	"github.com/yurtadm/yurtadm/pkg/yurthub"
 )
 
@@ -85,4 +86,25 @@ func RenderFromStaticSet(d FromStaticSet) ([]byte, error) {
 		}
 	}
 	return out, nil
+}
+
+// NodeArgs are the flags that make the cluster's yurthub template this
+// node's (FromStaticSet.Args): the API server address it joined by, its
+// working mode, namespace and pool, the bootstrap file (token mode only,
+// else ""), then the operator's --yurthub-extra-arg values, which win.
+func NodeArgs(server, mode, namespace, pool, bootstrapFile string, extra []string) []string {
+	args := []string{"--server-addr=" + server, "--working-mode=" + mode, "--namespace=" + namespace, "--nodepool-name=" + pool}
+	if bootstrapFile != "" {
+		args = append(args, "--bootstrap-file="+bootstrapFile)
+	}
+	return append(args, extra...)
+}
+
+// TemplateImage is FromStaticSet.Image for a --yurthub-image value: the
+// built-in default keeps the cluster's own image; any other replaces it.
+func TemplateImage(image string) string {
+	if image == version.DefaultYurthubImage {
+		return ""
+	}
+	return image
 }

@@ -91,7 +91,10 @@ func badInputs(root string) []badCase {
 	for _, m := range []string{"cert", "Token", ""} {
 		add("bootstrap-mode", append(join(), "--yurthub-bootstrap-mode", m)...)
 	}
-	for _, sp := range []string{"bogus", "preflight,bogus", "preflight,discovery,kubelet-files,yurthub,kubelet-start,wait-yurthub,kubelet-yurthub,wait-ready"} {
+	for _, a := range []string{"/nonexistent/bundle.tar", root, "/dev/null", ""} {
+		add("image-archive", append(join(), "--image-archive", a)...)
+	}
+	for _, sp := range []string{"bogus", "preflight,bogus", "preflight,discovery,images,kubelet-files,yurthub,kubelet-start,wait-yurthub,kubelet-yurthub,wait-ready"} {
 		add("phase", append(join(), "--skip-phases", sp)...)
 	}
 	for _, hr := range []string{"relative/root", "/nonexistent/root", "./root"} {

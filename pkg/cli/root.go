@@ -18,6 +18,7 @@ import (
 	"github.com/yurtadm/yurtadm/pkg/cmdutil"
 	"github.com/yurtadm/yurtadm/pkg/convert"
 	"github.com/yurtadm/yurtadm/pkg/doctor"
+	"github.com/yurtadm/yurtadm/pkg/images"
 	"github.com/yurtadm/yurtadm/pkg/join"
 	"github.com/yurtadm/yurtadm/pkg/preflight"
 	"github.com/yurtadm/yurtadm/pkg/reset"
@@ -75,6 +76,7 @@ before it joins again.`,
 		preflight.NewCommand(s),
 		doctor.NewCommand(s),
 		token.NewCommand(s),
+		images.NewCommand(s),
 		newVersionCommand(s),
 		newDocsCommand(root),
 	)

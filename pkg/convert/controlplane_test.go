@@ -491,3 +491,21 @@ func writeZip(t *testing.T, p string, files map[string]string) {
 	_ = zw.Close()
 	_ = f.Close()
 }
+
+// TestSplitManifests: documents split at "---" and at a second top-level
+// apiVersion (helm v3.19's `show crds`); comment-only documents dropped.
+func TestSplitManifests(t *testing.T) {
+	in := "# Source: a\napiVersion: v1\nkind: A\nmetadata:\n  name: a\n\napiVersion: v1\nkind: B\n---\n# only a comment\n---\napiVersion: v1\nkind: C\n"
+	docs := SplitManifests([]byte(in))
+	var kinds []string
+	for _, d := range docs {
+		for _, l := range strings.Split(string(d), "\n") {
+			if strings.HasPrefix(l, "kind: ") {
+				kinds = append(kinds, strings.TrimPrefix(l, "kind: "))
+			}
+		}
+	}
+	if strings.Join(kinds, ",") != "A,B,C" || len(docs) != 3 {
+		t.Errorf("%d documents, kinds %v", len(docs), kinds)
+	}
+}

@@ -244,7 +244,7 @@ func ensureCRDs(ctx context.Context, dc dynamic.Interface, stream []byte) ([]Act
 	api := dc.Resource(crdGVR)
 	var out []Action
 	var wait []string
-	for _, d := range splitCRDs(stream) {
+	for _, d := range SplitManifests(stream) {
 		var want unstructured.Unstructured
 		if err := yaml.Unmarshal(d, &want.Object); err != nil {
 			return out, fmt.Errorf("the chart's CRDs: %w", err)
@@ -314,11 +314,12 @@ func ensureCRDs(ctx context.Context, dc dynamic.Interface, stream []byte) ([]Act
 	return out, nil
 }
 
-// splitCRDs splits what `helm show crds` prints: the chart's CRD files
-// one after the other, with "---" between them only if the files have it
-// (helm v3.19 adds none). A top-level apiVersion key starts a document
-// too: one document cannot hold it twice.
-func splitCRDs(stream []byte) [][]byte {
+// SplitManifests splits a stream of YAML documents such as `helm show
+// crds` prints: the chart's CRD files one after the other, with "---"
+// between them only if the files have it (helm v3.19 adds none). A
+// top-level apiVersion key starts a document too: one document cannot hold
+// it twice. Documents of comments only are dropped.
+func SplitManifests(stream []byte) [][]byte {
 	var out [][]byte
 	for _, d := range splitDocs(stream) {
 		var cur bytes.Buffer

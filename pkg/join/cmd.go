@@ -55,7 +55,7 @@ func DefaultEnv() Env {
 		// Each wait is a local check (yurthub's healthz, a file) or one
 		// small GET through yurthub; every second of it is a second the
 		// user waits.
-		Poll: 250 * time.Millisecond,
+		Poll: 100 * time.Millisecond,
 		// Approval by yurt-manager and signing take about a second.
 		ServingCertWait: 15 * time.Second,
 		NodeIP:          utilnet.ChooseHostInterface,
@@ -118,11 +118,14 @@ func NewCommandWithEnv(s cmdutil.IOStreams, env Env) *cobra.Command {
 		p.Run = func(c workflow.RunData) error {
 			// Interrupted (SIGINT, SIGTERM): start no further phase; the
 			// error rolls back what was written, as any failure does.
-			err := c.(*joinData).Context().Err()
+			jd := c.(*joinData)
+			err := jd.Context().Err()
 			if err != nil {
 				err = fmt.Errorf("interrupted before phase %s: %w", p.Name, err)
 			} else {
+				began := time.Now()
 				err = run(c)
+				jd.outcome.Phases = append(jd.outcome.Phases, PhaseTime{Name: p.Name, Millis: time.Since(began).Milliseconds()})
 			}
 			if err != nil && runner.Options.FilterPhases != nil {
 				return rollback(c.(*joinData), err)
@@ -305,13 +308,33 @@ type Summary struct {
 	Autonomy     string   `json:"autonomy,omitempty"`
 	FilesWritten []string `json:"filesWritten"`
 	DryRun       bool     `json:"dryRun"`
+	// Phases is each phase that ran and its wall time, in order.
+	Phases []PhaseTime `json:"phases"`
+}
+
+// PhaseTime is a phase's wall time.
+type PhaseTime struct {
+	Name   string `json:"name"`
+	Millis int64  `json:"ms"`
+}
+
+// phaseTimes is "took 4.4s: preflight 20ms, discovery 10ms, ...".
+func phaseTimes(ps []PhaseTime) string {
+	var total int64
+	var parts []string
+	for _, p := range ps {
+		total += p.Millis
+		parts = append(parts, fmt.Sprintf("%s %s", p.Name, time.Duration(p.Millis)*time.Millisecond))
+	}
+	return fmt.Sprintf("%s (%s)", time.Duration(total)*time.Millisecond, strings.Join(parts, ", "))
 }
 
 func printSummary(d *joinData) error {
 	o := d.opts
 	sum := Summary{NodeName: o.NodeName, NodeType: o.NodeType, NodePool: o.NodePoolName,
 		KubeletKubeconfig: constants.OpenYurtKubeletConfig, YurthubManifest: constants.YurthubManifest,
-		FilesWritten: d.files.Written(), DryRun: o.DryRun, YurthubTemplate: d.outcome.YurthubTemplate, Autonomy: d.outcome.Autonomy}
+		FilesWritten: d.files.Written(), DryRun: o.DryRun, YurthubTemplate: d.outcome.YurthubTemplate, Autonomy: d.outcome.Autonomy,
+		Phases: d.outcome.Phases}
 	if d.discovered != nil {
 		sum.Server, sum.KubernetesVersion = d.discovered.Server, d.discovered.KubernetesVersion
 	}
@@ -328,11 +351,12 @@ func printSummary(d *joinData) error {
 		  * kubelet talks to %s through yurthub (%s)
 		  * yurthub runs as the static pod %s, from %s
 		  * autonomy: %s
+		  * took %s
 
 		Run 'kubectl get nodes' on the control plane to see it.
 		To undo this join, run 'yurtadm reset'.
 		`), o.NodeType, o.NodeName, o.NodePoolName, sum.Server, constants.YurthubProxyURL, constants.YurthubManifest,
-		orDash(sum.YurthubTemplate), autonomyText(sum.Autonomy))
+		orDash(sum.YurthubTemplate), autonomyText(sum.Autonomy), phaseTimes(sum.Phases))
 	return nil
 }
 

@@ -39,6 +39,10 @@ type Data interface {
 	YurthubHealthzURL() string
 	// KubeletStarted notes that this run started (or restarted) kubelet.
 	KubeletStarted(bool) bool
+	// KubeletOnYurthub notes (with true) and tells that kubelet's files
+	// point it at yurthub from its first start (kubelet-files got its
+	// client certificate), so kubelet-yurthub has nothing to do.
+	KubeletOnYurthub(set bool) bool
 	// KubeletStartedAt is when this run last started or restarted kubelet
 	// (zero: it did not).
 	KubeletStartedAt() time.Time
@@ -53,6 +57,9 @@ type Data interface {
 	ServingCertWait() time.Duration
 	// NodeIP is the node's default address.
 	NodeIP() (net.IP, error)
+	// HubManifest is the yurthub static pod this node runs, rendered once
+	// (from the cluster's template when it has one).
+	HubManifest() ([]byte, error)
 	// Outcome is what the phases report beyond the options: which yurthub
 	// template was used, the autonomy set.
 	Outcome() *Outcome
@@ -62,6 +69,8 @@ type Data interface {
 type Outcome struct {
 	YurthubTemplate string
 	Autonomy        string
+	// Phases is each phase that ran, with its wall time.
+	Phases []PhaseTime
 }
 
 type joinData struct {
@@ -86,10 +95,26 @@ type joinData struct {
 	cri        string
 	started    bool
 	startedAt  time.Time
+	onHub      bool
+	hubOnce    sync.Once
+	hub        []byte
+	hubErr     error
 	outcome    Outcome
 }
 
 func (d *joinData) Outcome() *Outcome { return &d.outcome }
+
+func (d *joinData) HubManifest() ([]byte, error) {
+	d.hubOnce.Do(func() {
+		res, err := d.Discovery()
+		if err != nil {
+			d.hubErr = err
+			return
+		}
+		d.hub, d.hubErr = renderHub(d, res)
+	})
+	return d.hub, d.hubErr
+}
 
 var _ Data = &joinData{}
 
@@ -112,6 +137,13 @@ func (d *joinData) KubeletStarted(set bool) bool {
 }
 
 func (d *joinData) KubeletStartedAt() time.Time { return d.startedAt }
+
+func (d *joinData) KubeletOnYurthub(set bool) bool {
+	if set {
+		d.onHub = true
+	}
+	return d.onHub
+}
 
 func (d *joinData) Discovery() (*discovery.Result, error) {
 	d.once.Do(func() {

@@ -103,6 +103,9 @@ func newCluster(t *testing.T, signWith string, nodeReady bool) *cluster {
 	}
 }
 
+// criCmd starts the crictl command lines join runs.
+const criCmd = "crictl --runtime-endpoint unix:///run/containerd/containerd.sock "
+
 type harness struct {
 	t       *testing.T
 	h       *host.Host
@@ -111,6 +114,7 @@ type harness struct {
 	cluster *cluster
 	env     Env
 	healthy bool
+	signer  *signer // signs the CSRs join sends, when set
 	stdout  bytes.Buffer
 	stderr  bytes.Buffer
 }
@@ -121,6 +125,9 @@ func newHarness(t *testing.T, c *cluster) *harness {
 	hosttest.WriteFile(t, hh.h, "/run/containerd/containerd.sock", "")
 	hh.exec.Path = map[string]bool{"kubelet": true}
 	hh.exec.Answers["kubelet --version"] = hosttest.Answer{Out: "Kubernetes v1.34.4\n"}
+	// The container runtime has every image (the images phase asks).
+	hh.exec.Answers[criCmd+"info"] = hosttest.Answer{Out: `{"config":{"sandboxImage":"registry.k8s.io/pause:3.10"}}`}
+	hh.exec.Prefixes = map[string]hosttest.Answer{criCmd + "inspecti -q ": {Out: "{}"}}
 	// A started kubelet bootstraps its client certificate.
 	hh.init.OnStart = func(string) {
 		hosttest.WriteFile(t, hh.h, constants.KubeletClientCert, "cert")
@@ -141,7 +148,11 @@ func newHarness(t *testing.T, c *cluster) *harness {
 				t.Fatal("join built an API client although it should have stopped before any network access")
 			}
 			c.clients++
-			return kubetest.Wrap(fake.NewSimpleClientset(c.objects...)), nil
+			cs := fake.NewSimpleClientset(c.objects...)
+			if hh.signer != nil {
+				hh.signer.react(cs)
+			}
+			return kubetest.Wrap(cs), nil
 		},
 		HTTP:       srv.Client(),
 		HealthzURL: srv.URL + "/v1/healthz",
@@ -614,7 +625,7 @@ func TestJoinRejectsUnknownIgnoreName(t *testing.T) {
 // and nothing is written.
 func TestJoinRefusesBadArgumentsWithUsageErrors(t *testing.T) {
 	c := newCluster(t, testToken, true)
-	all := "preflight,discovery,kubelet-files,yurthub,kubelet-start,wait-yurthub,kubelet-yurthub,wait-ready"
+	all := strings.Join(phaseNames(), ",")
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -710,6 +721,17 @@ func TestJoinJSONStdoutIsJSONAlone(t *testing.T) {
 	}
 	if !strings.Contains(hh.stderr.String(), "[dryrun] would write") {
 		t.Errorf("the dry run's lines are not on stderr")
+	}
+	// Every phase that ran, in order, with its time (preflight skipped).
+	var names []string
+	for _, p := range sum.Phases {
+		names = append(names, p.Name)
+		if p.Millis < 0 {
+			t.Errorf("phase %s took %d ms", p.Name, p.Millis)
+		}
+	}
+	if got, want := strings.Join(names, ","), "discovery,images,kubelet-files,yurthub,kubelet-start,wait-yurthub,kubelet-yurthub,wait-ready"; got != want {
+		t.Errorf("phases %s, want %s", got, want)
 	}
 }
 
@@ -867,5 +889,86 @@ func TestJoinAutonomyDurationIsValidated(t *testing.T) {
 		if err := validAutonomy(v); err == nil || cmdutil.ExitCode(err) != cmdutil.ExitUsage {
 			t.Errorf("%q accepted (%v)", v, err)
 		}
+	}
+}
+
+// TestJoinStartsKubeletOnceThroughYurthub: when kubelet's client
+// certificate is issued to join's CSR, kubelet's files point it at yurthub
+// from the start, no bootstrap token is written to disk, and kubelet is
+// started once, never restarted.
+func TestJoinStartsKubeletOnceThroughYurthub(t *testing.T) {
+	c := newCluster(t, testToken, true)
+	hh := newHarness(t, c)
+	hh.signer = &signer{t: t}
+	hh.env.ServingCertWait = 2 * time.Second
+	hh.init.OnStart = nil // kubelet finds its certificate; it bootstraps nothing
+	if err := hh.run(baseArgs(c)...); err != nil {
+		t.Fatalf("join: %v\n%s", err, hh.stderr.String())
+	}
+	if got := strings.Join(hh.signer.signed, ","); got != "kubernetes.io/kube-apiserver-client-kubelet,kubernetes.io/kubelet-serving" {
+		t.Errorf("signed %s", got)
+	}
+	req := hh.signer.asked // the last: yurthub's; kubelet's was the same subject
+	if req.Subject.CommonName != "system:node:edge-1" {
+		t.Errorf("CSR subject %v", req.Subject)
+	}
+	flags := string(hh.read(constants.KubeletFlagsEnvFile))
+	if !strings.Contains(flags, "--kubeconfig="+constants.OpenYurtKubeletConfig+` --bootstrap-kubeconfig="`) {
+		t.Errorf("kubeadm-flags.env does not point kubelet at yurthub: %s", flags)
+	}
+	if hh.h.FS.Exists(constants.KubeletBootstrapConfig) {
+		t.Errorf("%s was written", constants.KubeletBootstrapConfig)
+	}
+	// kubelet.conf as kubelet's TLS bootstrap writes it (yurthub's
+	// kubeletcertificate mode needs it): the API server, kubelet's cert.
+	direct := string(hh.read(constants.KubeletKubeconfig))
+	if !strings.Contains(direct, "server: https://"+testServer) || !strings.Contains(direct, "client-certificate: "+constants.KubeletClientCert) ||
+		hh.mode(constants.KubeletKubeconfig) != 0o600 {
+		t.Errorf("%s (mode %o):\n%s", constants.KubeletKubeconfig, hh.mode(constants.KubeletKubeconfig), direct)
+	}
+	// kubelet's certificate store layout: the link is the node's own path.
+	target, err := os.Readlink(hh.h.FS.Path(constants.KubeletClientCert))
+	if err != nil || !strings.HasPrefix(target, constants.KubeletPKIDir+"/kubelet-client-") {
+		t.Fatalf("%s links to %q (%v), want kubelet's store layout", constants.KubeletClientCert, target, err)
+	}
+	if m := hh.mode(target); m != 0o600 {
+		t.Errorf("kubelet's key is %o", m)
+	}
+	if pem := string(hh.read(target)); !strings.Contains(pem, "CERTIFICATE") || !strings.Contains(pem, "PRIVATE KEY") {
+		t.Errorf("%s holds no certificate and key", target)
+	}
+	if got := strings.Join(hh.init.Calls, ","); strings.Contains(got, "restart") || strings.Count(got, "start kubelet") != 1 {
+		t.Errorf("init calls %s, want kubelet started once", got)
+	}
+	if !strings.Contains(hh.stderr.String(), `since it started; Node "edge-1" is registered`) {
+		t.Errorf("kubelet-yurthub did not say kubelet registered through yurthub:\n%s", hh.stderr.String())
+	}
+}
+
+// TestJoinRestartsAKubeletThatHasNotRegistered: kubelet, started on
+// yurthub, backs off its node registration while yurthub is not ready; a
+// Node still unregistered once yurthub is ready gets kubelet restarted,
+// once.
+func TestJoinRestartsAKubeletThatHasNotRegistered(t *testing.T) {
+	c := newCluster(t, testToken, true)
+	node := c.objects[len(c.objects)-1]
+	c.objects = c.objects[:len(c.objects)-1]
+	hh := newHarness(t, c)
+	hh.signer = &signer{t: t}
+	hh.env.ServingCertWait = 2 * time.Second
+	starts := 0
+	hh.init.OnStart = func(string) {
+		if starts++; starts == 2 { // the restart registers the Node
+			c.objects = append(c.objects, node)
+		}
+	}
+	if err := hh.run(baseArgs(c)...); err != nil {
+		t.Fatalf("join: %v\n%s", err, hh.stderr.String())
+	}
+	if got := strings.Join(hh.init.Calls, ","); strings.Count(got, "restart kubelet") != 1 {
+		t.Errorf("init calls %s, want one restart", got)
+	}
+	if !strings.Contains(hh.stderr.String(), "restarted it so that it registers") {
+		t.Errorf("join did not say why it restarted kubelet:\n%s", hh.stderr.String())
 	}
 }

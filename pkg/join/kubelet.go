@@ -9,6 +9,7 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/yaml"
 
+	"github.com/yurtadm/yurtadm/pkg/constants"
 	"github.com/yurtadm/yurtadm/pkg/yurthub"
 )
 
@@ -30,6 +31,18 @@ func kubeconfig(clusterName, server string, caData []byte, user string, auth *cl
 // bootstrapKubeconfig is kubelet's (or yurthub's) TLS-bootstrap kubeconfig.
 func bootstrapKubeconfig(clusterName, server string, caData []byte, token string) ([]byte, error) {
 	return kubeconfig(clusterName, server, caData, "tls-bootstrap-token-user", &clientcmdapi.AuthInfo{Token: token})
+}
+
+// kubeletDirectKubeconfig is /etc/kubernetes/kubelet.conf as kubelet
+// writes it after its TLS bootstrap: the API server, the CA, and kubelet's
+// rotating client certificate (key in the same file).
+func kubeletDirectKubeconfig(server string, caData []byte) ([]byte, error) {
+	cfg := clientcmdapi.NewConfig()
+	cfg.Clusters["default-cluster"] = &clientcmdapi.Cluster{Server: server, CertificateAuthorityData: caData}
+	cfg.AuthInfos["default-auth"] = &clientcmdapi.AuthInfo{ClientCertificate: constants.KubeletClientCert, ClientKey: constants.KubeletClientCert}
+	cfg.Contexts["default-context"] = &clientcmdapi.Context{Cluster: "default-cluster", AuthInfo: "default-auth", Namespace: "default"}
+	cfg.CurrentContext = "default-context"
+	return clientcmd.Write(*cfg)
 }
 
 // yurthubKubeletKubeconfig points kubelet at yurthub's local proxy

@@ -2,6 +2,7 @@ package join
 
 import (
 	"fmt"
+	"os"
 	"sort"
 	"strings"
 	"time"
@@ -29,6 +30,7 @@ const (
 	flagNodeLabels      = "node-labels"
 	flagCRISocket       = "cri-socket"
 	flagYurthubImage    = "yurthub-image"
+	flagImageArchive    = "image-archive"
 	flagBootstrapMode   = "yurthub-bootstrap-mode"
 	flagNamespace       = "namespace"
 	flagIgnorePreflight = "ignore-preflight-errors"
@@ -62,16 +64,19 @@ type Options struct {
 	NodeLabels               map[string]string `json:"nodeLabels,omitempty"`
 	CRISocket                string            `json:"criSocket,omitempty"`
 	YurthubImage             string            `json:"yurthubImage,omitempty"`
-	YurthubBootstrapMode     string            `json:"yurthubBootstrapMode,omitempty"`
-	YurthubExtraArgs         []string          `json:"yurthubExtraArgs,omitempty"`
-	AutonomyDuration         string            `json:"autonomyDuration,omitempty"`
-	Namespace                string            `json:"namespace,omitempty"`
-	IgnorePreflightErrors    []string          `json:"ignorePreflightErrors,omitempty"`
-	Timeout                  metaDuration      `json:"timeout,omitempty"`
-	DryRun                   bool              `json:"-"`
-	HostRoot                 string            `json:"-"`
-	Output                   string            `json:"-"`
-	ConfigFile               string            `json:"-"`
+	// ImageArchives are OCI or Docker image archives loaded into the
+	// container runtime before yurthub starts (air-gapped nodes).
+	ImageArchives         []string     `json:"imageArchives,omitempty"`
+	YurthubBootstrapMode  string       `json:"yurthubBootstrapMode,omitempty"`
+	YurthubExtraArgs      []string     `json:"yurthubExtraArgs,omitempty"`
+	AutonomyDuration      string       `json:"autonomyDuration,omitempty"`
+	Namespace             string       `json:"namespace,omitempty"`
+	IgnorePreflightErrors []string     `json:"ignorePreflightErrors,omitempty"`
+	Timeout               metaDuration `json:"timeout,omitempty"`
+	DryRun                bool         `json:"-"`
+	HostRoot              string       `json:"-"`
+	Output                string       `json:"-"`
+	ConfigFile            string       `json:"-"`
 
 	// nodeNameGiven is set when --node-name or the file named the node.
 	nodeNameGiven bool
@@ -169,6 +174,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.Var(labelFlag{&o.NodeLabels}, flagNodeLabels, "extra labels kubelet sets on the Node when it registers")
 	fs.StringVar(&o.CRISocket, flagCRISocket, o.CRISocket, "container runtime socket (default: detect containerd, CRI-O or cri-dockerd)")
 	fs.StringVar(&o.YurthubImage, flagYurthubImage, o.YurthubImage, "yurthub image for the static pod")
+	fs.StringArrayVar(&o.ImageArchives, flagImageArchive, o.ImageArchives, "an OCI or Docker image archive to load into the container runtime before yurthub starts, for a node that cannot pull (containerd; made by 'yurtadm images save'); repeatable")
 	fs.StringVar(&o.YurthubBootstrapMode, flagBootstrapMode, o.YurthubBootstrapMode, "how yurthub gets its client certificate: kubeletcertificate (reuse kubelet's) or token (its own CSR)")
 	fs.StringVar(&o.Namespace, flagNamespace, o.Namespace, "namespace of OpenYurt's components and yurt-hub-cfg")
 	fs.StringSliceVar(&o.IgnorePreflightErrors, flagIgnorePreflight, o.IgnorePreflightErrors, "preflight checks whose errors become warnings, or all")
@@ -251,6 +257,11 @@ func (o *Options) loadConfig(fs *pflag.FlagSet) error {
 	set(flagYurthubImage, func() {
 		if f.YurthubImage != "" {
 			o.YurthubImage = f.YurthubImage
+		}
+	})
+	set(flagImageArchive, func() {
+		if len(f.ImageArchives) > 0 {
+			o.ImageArchives = f.ImageArchives
 		}
 	})
 	set(flagBootstrapMode, func() {
@@ -382,6 +393,18 @@ func (o *Options) Validate() error {
 	}
 	if o.YurthubBootstrapMode != constants.YurthubBootstrapModeKCE && o.YurthubBootstrapMode != bootstrapModeToken {
 		return cmdutil.Usagef("use kubeletcertificate or token", "unknown --%s %q", flagBootstrapMode, o.YurthubBootstrapMode)
+	}
+	for _, a := range o.ImageArchives {
+		if st, err := os.Stat(a); err != nil || !st.Mode().IsRegular() || st.Size() == 0 {
+			why := "is not a regular file"
+			if err != nil {
+				why = err.Error()
+			} else if st.Mode().IsRegular() {
+				why = "is empty"
+			}
+			return cmdutil.Usagef("pass the path of an image archive made by 'yurtadm images save' or 'ctr images export'",
+				"--%s %q: %s", flagImageArchive, a, why)
+		}
 	}
 	if err := yurthub.ValidateExtraArgs(o.YurthubExtraArgs); err != nil {
 		return cmdutil.Usagef("write each yurthubExtraArgs entry as --flag=value", "invalid yurthubExtraArgs entry: %v", err)

@@ -3,6 +3,7 @@ package join
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -12,7 +13,6 @@ import (
 	"github.com/yurtadm/yurtadm/pkg/constants"
 	"github.com/yurtadm/yurtadm/pkg/discovery"
 	"github.com/yurtadm/yurtadm/pkg/kube"
-	"github.com/yurtadm/yurtadm/pkg/version"
 	"github.com/yurtadm/yurtadm/pkg/workflow"
 	"github.com/yurtadm/yurtadm/pkg/yurthub"
 	"github.com/yurtadm/yurtadm/templates"
@@ -28,6 +28,7 @@ const (
 	PhaseWaitYurthub    = "wait-yurthub"
 	PhaseKubeletYurthub = "kubelet-yurthub"
 	PhaseWaitReady      = "wait-ready"
+	PhaseImages         = "images"
 )
 
 // phases returns the join workflow. inherit lists the flags each phase
@@ -40,11 +41,12 @@ func phases(inherit []string) []workflow.Phase {
 	return []workflow.Phase{
 		p(PhasePreflight, "Check the host before anything is written", runPreflight),
 		p(PhaseDiscovery, "Find the cluster, verify the token's signature and pin its CA", runDiscovery),
-		p(PhaseKubeletFiles, "Write the cluster CA, kubelet's bootstrap kubeconfig, config and flags", runKubeletFiles),
+		p(PhaseImages, "Load --image-archive files into the container runtime; check yurthub's and the pause image are there (pull if not)", runImages),
+		p(PhaseKubeletFiles, "Write the cluster CA, kubelet's client certificate (or bootstrap kubeconfig), config and flags", runKubeletFiles),
 		p(PhaseYurthub, "Write the yurthub static pod manifest", runYurthub),
 		p(PhaseKubeletStart, "Start kubelet through the init system", runKubeletStart),
 		p(PhaseWaitYurthub, "Wait until yurthub reports healthy on 127.0.0.1:10267", runWaitYurthub),
-		p(PhaseKubeletYurthub, "Point kubelet at yurthub's proxy on 127.0.0.1:10261 and restart it", runKubeletYurthub),
+		p(PhaseKubeletYurthub, "Point kubelet at yurthub's proxy on 127.0.0.1:10261 and restart it, unless it started there", runKubeletYurthub),
 		p(PhaseWaitReady, "Wait until the Node is Ready, read through yurthub", runWaitReady),
 	}
 }
@@ -78,23 +80,41 @@ func runKubeletFiles(d Data) error {
 	if err != nil {
 		return cmdutil.WithHint(err, cmdutil.ExitError, "pass --cri-socket")
 	}
-	boot, err := bootstrapKubeconfig(res.ClusterName, res.Server, res.CAData, o.Token)
-	if err != nil {
-		return err
-	}
 	cfg, err := kubeletConfig(res.KubeletConfig, criEP)
 	if err != nil {
 		return err
 	}
-	steps := []struct {
+	type file struct {
 		path string
 		data []byte
 		perm uint32
-	}{
-		{constants.CACertPath, res.CAData, 0o644},
-		{constants.KubeletBootstrapConfig, boot, 0o600},
-		{constants.KubeletConfigFile, cfg, 0o644},
-		{constants.KubeletFlagsEnvFile, kubeletFlags(o.NodeName, o.nodeLabels()), 0o644},
+	}
+	steps := []file{{constants.CACertPath, res.CAData, 0o644}, {constants.KubeletConfigFile, cfg, 0o644}}
+	// kubelet's client certificate asked for here, kubelet starts once,
+	// already pointed at yurthub; otherwise it bootstraps with the token
+	// and kubelet-yurthub restarts it onto yurthub.
+	if onHub := d.ServingCertWait() > 0 && kubeletCertFirst(d); onHub {
+		d.KubeletOnYurthub(true)
+		kc, err := yurthubKubeletKubeconfig()
+		if err != nil {
+			return err
+		}
+		// The kubeconfig kubelet's own TLS bootstrap would have written:
+		// yurthub's kubeletcertificate mode requires it and talks to the
+		// API server with it.
+		direct, err := kubeletDirectKubeconfig(res.Server, res.CAData)
+		if err != nil {
+			return err
+		}
+		steps = append(steps, file{constants.KubeletKubeconfig, direct, 0o600}, file{constants.OpenYurtKubeletConfig, kc, 0o600},
+			file{constants.KubeletFlagsEnvFile, hubKubeletFlags(o), 0o644})
+	} else {
+		boot, err := bootstrapKubeconfig(res.ClusterName, res.Server, res.CAData, o.Token)
+		if err != nil {
+			return err
+		}
+		steps = append(steps, file{constants.KubeletBootstrapConfig, boot, 0o600},
+			file{constants.KubeletFlagsEnvFile, kubeletFlags(o.NodeName, o.nodeLabels()), 0o644})
 	}
 	for _, s := range steps {
 		if err := w.WriteFile(s.path, s.data, fileMode(s.perm)); err != nil {
@@ -122,13 +142,34 @@ func runKubeletFiles(d Data) error {
 	return w.markDropIn()
 }
 
+// kubeletCertFirst asks for kubelet's client certificate; false (said
+// why) when kubelet has to bootstrap it itself.
+func kubeletCertFirst(d Data) bool {
+	if err := preseedKubeletClientCert(d); err != nil {
+		d.IO().Logf("kubelet-files", "kubelet bootstraps its client certificate itself and is restarted onto yurthub then (%v)", err)
+		return false
+	}
+	return true
+}
+
+// hubKubeletFlags is kubeadm-flags.env for a kubelet that talks to the
+// cluster through yurthub. The empty --bootstrap-kubeconfig= (after the
+// drop-in's) turns TLS bootstrap off: with it on, kubelet finds no client
+// certificate in a plain-HTTP kubeconfig (client-go drops TLS settings for
+// http://), bootstraps again and overwrites the kubeconfig with the API
+// server's address, bypassing yurthub. OpenYurt's node-servant does the
+// same.
+func hubKubeletFlags(o *Options) []byte {
+	return kubeletFlags(o.NodeName, o.nodeLabels(), "--kubeconfig="+constants.OpenYurtKubeletConfig, "--bootstrap-kubeconfig=")
+}
+
 func runYurthub(d Data) error {
 	res, err := d.Discovery()
 	if err != nil {
 		return err
 	}
 	o, w := d.Options(), d.Files()
-	manifest, err := renderHub(d, res)
+	manifest, err := d.HubManifest()
 	if err != nil {
 		return err
 	}
@@ -202,17 +243,12 @@ func renderHub(d Data, res *discovery.Result) ([]byte, error) {
 	if o.YurthubBootstrapMode != mode || (mode != bootstrapModeToken && mode != constants.YurthubBootstrapModeKCE) {
 		return builtin(fmt.Sprintf("--%s=%s, the cluster's template is for %s mode", flagBootstrapMode, o.YurthubBootstrapMode, mode))
 	}
-	args := []string{"--server-addr=" + res.Server, "--working-mode=" + o.NodeType, "--namespace=" + o.Namespace,
-		"--nodepool-name=" + o.NodePoolName}
+	bootstrapFile := ""
 	if mode == bootstrapModeToken {
-		args = append(args, "--bootstrap-file="+constants.YurthubBootstrapFile)
+		bootstrapFile = constants.YurthubBootstrapFile
 	}
-	image := ""
-	if o.YurthubImage != version.DefaultYurthubImage {
-		image = o.YurthubImage
-	}
-	manifest, err := templates.RenderFromStaticSet(templates.FromStaticSet{Manifest: t.Manifest, Image: image,
-		Args: append(args, o.YurthubExtraArgs...)})
+	manifest, err := templates.RenderFromStaticSet(templates.FromStaticSet{Manifest: t.Manifest, Image: templates.TemplateImage(o.YurthubImage),
+		Args: templates.NodeArgs(res.Server, o.NodeType, o.Namespace, o.NodePoolName, bootstrapFile, o.YurthubExtraArgs)})
 	if err != nil {
 		d.IO().Logf("yurthub", "WARNING: cannot use the cluster's yurthub template (ConfigMap %s): %v", t.Where, err)
 		return builtin("the cluster's template in ConfigMap " + t.Where + " is unusable")
@@ -239,6 +275,10 @@ func runKubeletStart(d Data) error {
 	if err := in.Enable(constants.KubeletService); err != nil {
 		d.IO().Logf("kubelet-start", "WARNING: could not enable kubelet at boot: %v (run '%s')", err, in.EnableCommand(constants.KubeletService))
 	}
+	if d.KubeletOnYurthub(false) {
+		d.IO().Logf("kubelet-start", "Started kubelet, pointed at yurthub's proxy %s; it runs the yurthub static pod", constants.YurthubProxyURL)
+		return nil
+	}
 	d.IO().Logf("kubelet-start", "Started kubelet; it bootstraps its client certificate and runs the yurthub static pod")
 	return nil
 }
@@ -261,12 +301,30 @@ func runWaitYurthub(d Data) error {
 			Hint: "look at 'crictl ps -a --name yurt-hub' and 'crictl logs <id>'; 'connection refused' means yurthub is not running; " +
 				"'waiting for certificate' means its CSR is Pending: yurt-manager must run in the cluster to approve it (see docs/join.md)"}
 	}
-	d.IO().Logf("wait-yurthub", "yurthub is healthy")
+	// Ready too: until its filters' informers and yurt-hub-cfg are
+	// synced yurthub refuses to proxy ("resources needed by filters are
+	// not synced"), and each kubelet request refused then pushes kubelet's
+	// next node-registration attempt further out (a back-off from 100 ms
+	// doubling to 7 s).
+	readyz := strings.TrimSuffix(d.YurthubHealthzURL(), "healthz") + "readyz"
+	last, err = yurthub.WaitHealthy(ctx, d.HTTP(), readyz, d.PollInterval())
+	if err != nil && d.Context().Err() != nil {
+		return fmt.Errorf("interrupted while waiting for yurthub to be ready (last: %s): %w", last, d.Context().Err())
+	}
+	if err != nil {
+		return &cmdutil.Error{Code: cmdutil.ExitTimeout,
+			Err:  fmt.Errorf("yurthub was healthy but not ready within %s (last: %s)", d.Options().Timeout.Duration, last),
+			Hint: "yurthub cannot sync what it needs from the cluster: run 'yurtadm doctor' (yurthub-readyz)"}
+	}
+	d.IO().Logf("wait-yurthub", "yurthub is healthy and ready")
 	return nil
 }
 
 func runKubeletYurthub(d Data) error {
 	o, w := d.Options(), d.Files()
+	if d.KubeletOnYurthub(false) {
+		return kickKubelet(d)
+	}
 	kc, err := yurthubKubeletKubeconfig()
 	if err != nil {
 		return err
@@ -283,13 +341,7 @@ func runKubeletYurthub(d Data) error {
 	if err := w.WriteFile(constants.OpenYurtKubeletConfig, kc, 0o600); err != nil {
 		return err
 	}
-	// The empty --bootstrap-kubeconfig= (after the drop-in's) turns TLS
-	// bootstrap off: with it on, kubelet finds no client certificate in a
-	// plain-HTTP kubeconfig (client-go drops TLS settings for http://),
-	// bootstraps again and overwrites the kubeconfig with the API server's
-	// address, bypassing yurthub. OpenYurt's node-servant does the same.
-	flags := kubeletFlags(o.NodeName, o.nodeLabels(), "--kubeconfig="+constants.OpenYurtKubeletConfig, "--bootstrap-kubeconfig=")
-	if err := w.WriteFile(constants.KubeletFlagsEnvFile, flags, 0o644); err != nil {
+	if err := w.WriteFile(constants.KubeletFlagsEnvFile, hubKubeletFlags(o), 0o644); err != nil {
 		return err
 	}
 	if d.DryRun() {
@@ -300,6 +352,9 @@ func runKubeletYurthub(d Data) error {
 	if err := d.Host().Init.ServiceRestart(constants.KubeletService); err != nil {
 		return fmt.Errorf("restart kubelet: %w", err)
 	}
+	// Reports from here on are the restarted kubelet's: the old one is gone
+	// once the restart returns.
+	d.KubeletStarted(true)
 	d.IO().Logf("kubelet-yurthub", "kubelet now talks to the cluster through yurthub (%s, kubeconfig %s)",
 		constants.YurthubProxyURL, constants.OpenYurtKubeletConfig)
 	return nil
@@ -339,6 +394,47 @@ func runWaitReady(d Data) error {
 	} else if removed {
 		d.IO().Logf("wait-ready", "Removed %s (the bootstrap token is no longer needed)", constants.KubeletBootstrapConfig)
 	}
+	return nil
+}
+
+// kickGrace is how long kubelet, started on yurthub, has to register its
+// Node once yurthub is ready before join restarts it.
+const kickGrace = 300 * time.Millisecond
+
+// kickKubelet handles a kubelet that started on yurthub: it has been
+// retrying its node registration while yurthub came up, each refusal
+// doubling its wait (100 ms to 7 s). When the Node is not registered
+// kickGrace after yurthub became ready, kubelet is restarted: a new
+// kubelet registers within about 100 ms, instead of after the rest of the
+// back-off.
+func kickKubelet(d Data) error {
+	if d.DryRun() {
+		return nil
+	}
+	name := d.Options().NodeName
+	client, err := d.YurthubClient()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(d.Context(), kickGrace)
+	defer cancel()
+	if yurthub.Poll(ctx, d.PollInterval(), func(ctx context.Context) (bool, error) {
+		_, err := client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+		return err == nil, nil
+	}) == nil {
+		d.IO().Logf("kubelet-yurthub", "kubelet talks to the cluster through yurthub (%s, kubeconfig %s) since it started; Node %q is registered",
+			constants.YurthubProxyURL, constants.OpenYurtKubeletConfig, name)
+		return nil
+	}
+	if d.Context().Err() != nil {
+		return d.Context().Err()
+	}
+	d.KubeletStarted(true)
+	if err := d.Host().Init.ServiceRestart(constants.KubeletService); err != nil {
+		return fmt.Errorf("restart kubelet: %w", err)
+	}
+	d.KubeletStarted(true)
+	d.IO().Logf("kubelet-yurthub", "kubelet talks to the cluster through yurthub since it started; restarted it so that it registers Node %q now that yurthub is ready, not after its retry back-off", name)
 	return nil
 }
 

@@ -3,7 +3,6 @@ package join
 import (
 	"context"
 	"crypto/x509/pkix"
-	"errors"
 	"fmt"
 	"net"
 	"path"
@@ -44,8 +43,9 @@ func servingCertIPs(nodeIP net.IP) []net.IP {
 	return ips
 }
 
-// servingCSR returns the PEM request and its key for node.
-func servingCSR(node string, ips []net.IP) (csrPEM, keyPEM []byte, err error) {
+// certCSR returns a PEM request for node's identity (CN system:node:<node>,
+// O system:nodes) with the given IP SANs, and its new key.
+func certCSR(node string, ips []net.IP) (csrPEM, keyPEM []byte, err error) {
 	if keyPEM, err = keyutil.MakeEllipticPrivateKeyPEM(); err != nil {
 		return nil, nil, err
 	}
@@ -57,20 +57,36 @@ func servingCSR(node string, ips []net.IP) (csrPEM, keyPEM []byte, err error) {
 	return csrPEM, keyPEM, err
 }
 
-// preseedServingCert asks for yurthub's serving certificate and writes it
-// into yurthub's store. It returns why it did not (nil when it did).
-func preseedServingCert(d Data) error {
+// certRequest is a certificate join asks for with the bootstrap token and
+// puts into a client-go certificate store (the FileStore layout kubelet
+// and yurthub use: <pair>-<time>.pem with certificate and key, and
+// <pair>-current.pem linking to it).
+type certRequest struct {
+	what    string // "yurthub's serving certificate"
+	prefix  string // CSR name prefix
+	signer  string
+	usages  []certificatesv1.KeyUsage
+	ips     []net.IP
+	dir     string // the store's directory
+	pair    string // the store's pair name
+	current string // dir/<pair>-current.pem
+	// approver is who approves it, for the error.
+	approver string
+}
+
+// preseed asks for the certificate and writes it into its store. It
+// returns why it did not (nil when it did).
+func (r certRequest) preseed(d Data, phase string) error {
 	o := d.Options()
 	if d.DryRun() {
-		fmt.Fprintf(d.IO().Out, "[dryrun] would ask for yurthub's serving certificate (a CSR for signer %s, with the bootstrap token) and write it to %s\n",
-			certificatesv1.KubeletServingSignerName, constants.YurthubServerCert)
+		fmt.Fprintf(d.IO().Out, "[dryrun] would ask for %s (a CSR for signer %s, with the bootstrap token) and write it to %s\n",
+			r.what, r.signer, r.current)
 		return nil
 	}
-	if d.Host().FS.Exists(constants.YurthubServerCert) {
-		return errors.New("yurthub has a serving certificate already")
+	if d.Host().FS.Exists(r.current) {
+		return fmt.Errorf("%s exists already", r.current)
 	}
-	nodeIP, _ := d.NodeIP()
-	csrPEM, keyPEM, err := servingCSR(o.NodeName, servingCertIPs(nodeIP))
+	csrPEM, keyPEM, err := certCSR(o.NodeName, r.ips)
 	if err != nil {
 		return err
 	}
@@ -82,12 +98,8 @@ func preseedServingCert(d Data) error {
 	defer cancel()
 	api := client.CertificatesV1().CertificateSigningRequests()
 	csr, err := api.Create(ctx, &certificatesv1.CertificateSigningRequest{
-		ObjectMeta: metav1.ObjectMeta{GenerateName: "yurthub-server-" + o.NodeName + "-"},
-		Spec: certificatesv1.CertificateSigningRequestSpec{
-			Request:    csrPEM,
-			SignerName: certificatesv1.KubeletServingSignerName,
-			Usages:     []certificatesv1.KeyUsage{certificatesv1.UsageDigitalSignature, certificatesv1.UsageKeyEncipherment, certificatesv1.UsageServerAuth},
-		},
+		ObjectMeta: metav1.ObjectMeta{GenerateName: r.prefix + "-" + o.NodeName + "-"},
+		Spec:       certificatesv1.CertificateSigningRequestSpec{Request: csrPEM, SignerName: r.signer, Usages: r.usages},
 	}, metav1.CreateOptions{})
 	if err != nil {
 		return fmt.Errorf("create the CSR: %w", err)
@@ -107,21 +119,48 @@ func preseedServingCert(d Data) error {
 		return len(cert) > 0, nil
 	})
 	if err != nil {
-		return fmt.Errorf("CSR %s not issued within %s (%v): is yurt-manager running?", csr.Name, d.ServingCertWait(), err)
+		return fmt.Errorf("CSR %s not issued within %s (%v): is %s running?", csr.Name, d.ServingCertWait(), err, r.approver)
 	}
 	if _, err := certutil.ParseCertsPEM(cert); err != nil {
 		return fmt.Errorf("CSR %s: the issued certificate: %w", csr.Name, err)
 	}
-	// The store's layout: <pair>-<time>.pem holding the certificate and
-	// the key, and <pair>-current.pem linking to it.
-	file := path.Join(constants.YurthubPKIDir, servingCertPrefix+"-"+time.Now().Format("2006-01-02-15-04-05")+".pem")
+	file := path.Join(r.dir, r.pair+"-"+time.Now().Format("2006-01-02-15-04-05")+".pem")
 	w := d.Files()
 	if err := w.WriteFile(file, append(append([]byte{}, cert...), keyPEM...), 0o600); err != nil {
 		return err
 	}
-	if err := w.Symlink(file, constants.YurthubServerCert); err != nil {
+	if err := w.Symlink(file, r.current); err != nil {
 		return err
 	}
-	d.IO().Logf("yurthub", "Wrote yurthub's serving certificate %s (CSR %s approved)", constants.YurthubServerCert, csr.Name)
+	d.IO().Logf(phase, "Wrote %s %s (CSR %s approved)", r.what, r.current, csr.Name)
 	return nil
+}
+
+// preseedServingCert asks for yurthub's serving certificate and writes it
+// into yurthub's store. It returns why it did not (nil when it did).
+func preseedServingCert(d Data) error {
+	nodeIP, _ := d.NodeIP()
+	return certRequest{
+		what: "yurthub's serving certificate", prefix: "yurthub-server", signer: certificatesv1.KubeletServingSignerName,
+		usages: []certificatesv1.KeyUsage{certificatesv1.UsageDigitalSignature, certificatesv1.UsageKeyEncipherment, certificatesv1.UsageServerAuth},
+		ips:    servingCertIPs(nodeIP), dir: constants.YurthubPKIDir, pair: servingCertPrefix, current: constants.YurthubServerCert,
+		approver: "yurt-manager",
+	}.preseed(d, "yurthub")
+}
+
+// preseedKubeletClientCert does kubelet's TLS bootstrap for it: the CSR
+// kubelet itself would send with the bootstrap token (signer
+// kube-apiserver-client-kubelet, approved by kube-controller-manager for
+// the token's group, as kubeadm sets up), written into kubelet's own
+// certificate store. kubelet then starts once, already pointed at yurthub
+// (yurthub's kubeletcertificate mode reads this very certificate), instead
+// of bootstrapping directly and being restarted onto yurthub. kubelet
+// rotates it itself later, as it rotates its own.
+func preseedKubeletClientCert(d Data) error {
+	return certRequest{
+		what: "kubelet's client certificate", prefix: "node-csr", signer: certificatesv1.KubeAPIServerClientKubeletSignerName,
+		usages: []certificatesv1.KeyUsage{certificatesv1.UsageDigitalSignature, certificatesv1.UsageClientAuth},
+		dir:    constants.KubeletPKIDir, pair: "kubelet-client", current: constants.KubeletClientCert,
+		approver: "kube-controller-manager's CSR approver",
+	}.preseed(d, "kubelet-files")
 }

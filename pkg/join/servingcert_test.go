@@ -40,11 +40,18 @@ type signer struct {
 	asked  *x509.CertificateRequest
 	csr    *certificatesv1.CertificateSigningRequest
 	config *rest.Config
+	signed []string // the signer names of the CSRs signed
 }
 
 func (s *signer) client(cfg *rest.Config) (kube.Interface, error) {
 	s.config = cfg
 	c := fake.NewSimpleClientset()
+	s.react(c)
+	return kubetest.Wrap(c), nil
+}
+
+// react makes c sign (or deny) the CSRs created through it.
+func (s *signer) react(c *fake.Clientset) {
 	c.PrependReactor("create", "certificatesigningrequests", func(a k8stesting.Action) (bool, runtime.Object, error) {
 		csr := a.(k8stesting.CreateAction).GetObject().(*certificatesv1.CertificateSigningRequest)
 		csr.Name = csr.GenerateName + "x1"
@@ -66,9 +73,9 @@ func (s *signer) client(cfg *rest.Config) (kube.Interface, error) {
 			s.t.Fatal(err)
 		}
 		csr.Status.Certificate = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+		s.signed = append(s.signed, csr.Spec.SignerName)
 		return false, nil, nil
 	})
-	return kubetest.Wrap(c), nil
 }
 
 func certData(t *testing.T, s *signer) (*joinData, *bytes.Buffer) {

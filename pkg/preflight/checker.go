@@ -47,6 +47,12 @@ func ParseIgnore(values []string, checks []Checker) (sets.Set[string], error) {
 		known.Insert(strings.ToLower(c.Name()))
 		names = append(names, c.Name())
 	}
+	for _, n := range lateChecks {
+		if !known.Has(strings.ToLower(n)) {
+			known.Insert(strings.ToLower(n))
+			names = append(names, n)
+		}
+	}
 	ignore := sets.New[string]()
 	for _, v := range values {
 		for _, item := range strings.Split(v, ",") {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/yurtadm/yurtadm/pkg/cmdutil"
 	"github.com/yurtadm/yurtadm/pkg/constants"
+	"github.com/yurtadm/yurtadm/pkg/cri"
 	"github.com/yurtadm/yurtadm/pkg/host"
 	"github.com/yurtadm/yurtadm/pkg/host/hosttest"
 )
@@ -579,5 +580,26 @@ func TestParseKubeletVersion(t *testing.T) {
 				t.Fatalf("got %v, %v; want %s", v, err, tc.want)
 			}
 		})
+	}
+}
+
+func TestImagePullCheck(t *testing.T) {
+	h, _, sc := hosttest.New(t)
+	imgs := cri.Images{Exec: h.Exec, Endpoint: containerdEndpoint}
+	inspect := "crictl --runtime-endpoint " + containerdEndpoint + " inspecti -q "
+	sc.Answers[inspect+"here:1"] = hosttest.Answer{Out: "{}"}
+	sc.Answers[inspect+"pullable:1"] = hosttest.Answer{Out: `no such image "pullable:1" present`, Err: errors.New("exit status 1")}
+	sc.Answers["crictl --runtime-endpoint "+containerdEndpoint+" pull pullable:1"] = hosttest.Answer{Out: "Image is up to date"}
+	sc.Answers[inspect+"offline:1"] = hosttest.Answer{Out: `no such image "offline:1" present`, Err: errors.New("exit status 1")}
+	sc.Answers["crictl --runtime-endpoint "+containerdEndpoint+" pull offline:1"] = hosttest.Answer{Out: "dial tcp: lookup registry: no such host", Err: errors.New("exit status 1")}
+	if _, errs := ImagePullCheck(imgs, []string{"here:1", "pullable:1"}, true).Check(); len(errs) != 0 {
+		t.Errorf("present and pullable images: %v", errs)
+	}
+	_, errs := ImagePullCheck(imgs, []string{"here:1", "offline:1"}, true).Check()
+	if len(errs) != 1 || !strings.Contains(errs[0].Error(), "offline:1") || !strings.Contains(errs[0].Error(), "--image-archive") {
+		t.Errorf("an image that cannot be pulled: %v", errs)
+	}
+	if _, err := ParseIgnore([]string{"imagepull"}, JoinChecks(h, Options{})); err != nil {
+		t.Errorf("--ignore-preflight-errors=ImagePull refused: %v", err)
 	}
 }

@@ -543,12 +543,17 @@ func (c *Cluster) Token(ctx context.Context) (token, caHash string, err error) {
 // for edge and cloud nodes, kubeadm join for plain workers.
 func (c *Cluster) JoinArgs(n *Node, endpoint, token, caHash string, extra ...string) []string {
 	if n.Role == RoleWorker {
-		return append([]string{"kubeadm", "join", endpoint, "--token", token, "--discovery-token-ca-cert-hash", caHash,
-			"--cri-socket", CRISocket, "--ignore-preflight-errors=SystemVerification,Swap"}, extra...)
+		return KubeadmJoinArgs(endpoint, token, caHash, extra...)
 	}
 	return append([]string{"yurtadm", "join", endpoint, "--token", token, "--discovery-token-ca-cert-hash", caHash,
 		"--node-type", n.Role, "--nodepool-name", n.Pool, "--yurthub-image", YurthubImage, "--cri-socket", CRISocket,
 		"--config", "/etc/yurtadm/join-config.yaml", "--timeout", "4m"}, extra...)
+}
+
+// KubeadmJoinArgs are the arguments of `kubeadm join` as a plain worker.
+func KubeadmJoinArgs(endpoint, token, caHash string, extra ...string) []string {
+	return append([]string{"kubeadm", "join", endpoint, "--token", token, "--discovery-token-ca-cert-hash", caHash,
+		"--cri-socket", CRISocket, "--ignore-preflight-errors=SystemVerification,Swap"}, extra...)
 }
 
 // JoinNode joins n with a fresh token and waits until it is Ready.

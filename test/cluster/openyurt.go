@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -18,6 +17,8 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 	"sigs.k8s.io/yaml"
+
+	"github.com/yurtadm/yurtadm/pkg/convert"
 )
 
 // EnvCharts overrides where OpenYurt's charts are read from.
@@ -91,7 +92,7 @@ func Apply(ctx context.Context, cfg *rest.Config, stream []byte) error {
 	if err != nil {
 		return err
 	}
-	for _, doc := range splitYAML(stream) {
+	for _, doc := range convert.SplitManifests(stream) {
 		var u unstructured.Unstructured
 		if err := yaml.Unmarshal(doc, &u.Object); err != nil {
 			return err
@@ -116,36 +117,4 @@ func Apply(ctx context.Context, cfg *rest.Config, stream []byte) error {
 		}
 	}
 	return nil
-}
-
-// splitYAML splits a stream of YAML documents at "---" lines and at every
-// top-level apiVersion key that is not a document's first key (`helm show
-// crds` v3.19 prints the CRD files one after the other without "---").
-func splitYAML(stream []byte) [][]byte {
-	var docs [][]byte
-	var cur bytes.Buffer
-	hasKey := false
-	flush := func() {
-		if hasKey {
-			docs = append(docs, append([]byte(nil), cur.Bytes()...))
-		}
-		cur.Reset()
-		hasKey = false
-	}
-	for _, line := range bytes.SplitAfter(stream, []byte("\n")) {
-		t := bytes.TrimRight(line, " \t\r\n")
-		switch {
-		case bytes.Equal(t, []byte("---")):
-			flush()
-			continue
-		case bytes.HasPrefix(line, []byte("apiVersion:")) && hasKey:
-			flush()
-		}
-		if len(t) > 0 && t[0] != '#' && t[0] != ' ' {
-			hasKey = true
-		}
-		cur.Write(line)
-	}
-	flush()
-	return docs
 }

@@ -30,7 +30,6 @@ import (
 	"github.com/yurtadm/yurtadm/pkg/constants"
 	"github.com/yurtadm/yurtadm/pkg/host"
 	"github.com/yurtadm/yurtadm/pkg/kube"
-	"github.com/yurtadm/yurtadm/pkg/version"
 	"github.com/yurtadm/yurtadm/pkg/yurthub"
 	"github.com/yurtadm/yurtadm/templates"
 )
@@ -525,13 +524,8 @@ func hubManifest(ctx context.Context, env Env, o *Options, server string) ([]byt
 	if mode != constants.YurthubBootstrapModeKCE {
 		return builtin("the cluster's template is for " + mode + " mode; a converted node has no bootstrap token")
 	}
-	image := ""
-	if o.YurthubImage != version.DefaultYurthubImage {
-		image = o.YurthubImage
-	}
-	m, err := templates.RenderFromStaticSet(templates.FromStaticSet{Manifest: t.Manifest, Image: image,
-		Args: append([]string{"--server-addr=" + server, "--working-mode=" + constants.NodeTypeEdge, "--namespace=" + o.Namespace,
-			"--nodepool-name=" + o.NodePoolName}, o.YurthubExtraArgs...)})
+	m, err := templates.RenderFromStaticSet(templates.FromStaticSet{Manifest: t.Manifest, Image: templates.TemplateImage(o.YurthubImage),
+		Args: templates.NodeArgs(server, constants.NodeTypeEdge, o.Namespace, o.NodePoolName, "", o.YurthubExtraArgs)})
 	if err != nil {
 		return builtin("the cluster's template is unusable: " + err.Error())
 	}

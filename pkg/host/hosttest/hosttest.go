@@ -93,6 +93,9 @@ type Script struct {
 	Ran []string
 	// LookPath lists the commands present in PATH; nil means all.
 	Path map[string]bool
+	// Prefixes answers a command line with no exact answer by its
+	// longest matching prefix ("crictl ... inspecti -q ").
+	Prefixes map[string]Answer
 }
 
 // Answer is a scripted command result.
@@ -112,6 +115,14 @@ func (s *Script) CommandContext(_ context.Context, cmd string, args ...string) u
 	s.mu.Lock()
 	s.Ran = append(s.Ran, line)
 	a, ok := s.Answers[line]
+	if !ok {
+		best := -1
+		for p, pa := range s.Prefixes {
+			if strings.HasPrefix(line, p) && len(p) > best {
+				a, ok, best = pa, true, len(p)
+			}
+		}
+	}
 	s.mu.Unlock()
 	if !ok {
 		s.T.Errorf("unexpected command: %s", line)
