@@ -121,6 +121,10 @@ func TestDiscoveryAgainstARealAPIServer(t *testing.T) {
 		h, init, sc := hosttest.New(t)
 		hosttest.WriteFile(t, h, "/run/containerd/containerd.sock", "")
 		sc.Answers["kubelet --version"] = hosttest.Answer{Out: "Kubernetes v1.34.4"}
+		// The images phase reads the runtime: every image is there.
+		cri := "crictl --runtime-endpoint unix:///run/containerd/containerd.sock "
+		sc.Answers[cri+"info"] = hosttest.Answer{Out: "{}"}
+		sc.Prefixes = map[string]hosttest.Answer{cri + "inspecti -q ": {Out: "{}"}}
 		before := hosttest.Tree(t, h)
 		var out, errOut bytes.Buffer
 		env := join.DefaultEnv()
