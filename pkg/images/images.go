@@ -57,7 +57,12 @@ images save <file>' writes them to one archive; on the air-gapped node,
 			if err := o.validate(); err != nil {
 				return err
 			}
-			list := o.images(newHost(o.hostRoot))
+			h := newHost(o.hostRoot)
+			var imgs *cri.Images
+			if ep, err := o.endpoint(h); err == nil {
+				imgs = &cri.Images{Exec: h.Exec, Endpoint: ep}
+			}
+			list := o.images(imgs)
 			if o.output == cmdutil.OutputJSON {
 				return s.PrintJSON(map[string][]string{"images": list})
 			}
@@ -101,7 +106,7 @@ run 'yurtadm join ... --image-archive <file>'. <file> must not exist.`,
 				return cmdutil.WithHint(err, cmdutil.ExitError, "run save where a container runtime runs, or pass --cri-socket")
 			}
 			imgs := cri.Images{Exec: h.Exec, Endpoint: ep}
-			list := o.images(h)
+			list := o.images(&imgs)
 			for _, img := range list {
 				ok, err := imgs.Present(img)
 				if err != nil {
@@ -151,12 +156,13 @@ func (o *options) endpoint(h *host.Host) (string, error) {
 	return cri.Detect(h.FS)
 }
 
-// images are yurthub's image and the runtime's pause image (the default
-// for this Kubernetes version when no runtime answers), as join checks them.
-func (o *options) images(h *host.Host) []string {
+// images are yurthub's image and the pause image of the runtime imgs
+// reads (the default for this Kubernetes version without one), as join
+// checks them.
+func (o *options) images(imgs *cri.Images) []string {
 	pause := cri.DefaultSandboxImage
-	if ep, err := o.endpoint(h); err == nil {
-		pause = cri.Images{Exec: h.Exec, Endpoint: ep}.SandboxImage()
+	if imgs != nil {
+		pause = imgs.SandboxImage()
 	}
 	return []string{cri.FullName(o.yurthubImage), cri.FullName(pause)}
 }

@@ -33,16 +33,12 @@ func bootstrapKubeconfig(clusterName, server string, caData []byte, token string
 	return kubeconfig(clusterName, server, caData, "tls-bootstrap-token-user", &clientcmdapi.AuthInfo{Token: token})
 }
 
-// kubeletDirectKubeconfig is /etc/kubernetes/kubelet.conf as kubelet
-// writes it after its TLS bootstrap: the API server, the CA, and kubelet's
-// rotating client certificate (key in the same file).
+// kubeletDirectKubeconfig is /etc/kubernetes/kubelet.conf as kubelet's
+// TLS bootstrap leaves it: the API server, the CA, and kubelet's rotating
+// client certificate (key in the same file).
 func kubeletDirectKubeconfig(server string, caData []byte) ([]byte, error) {
-	cfg := clientcmdapi.NewConfig()
-	cfg.Clusters["default-cluster"] = &clientcmdapi.Cluster{Server: server, CertificateAuthorityData: caData}
-	cfg.AuthInfos["default-auth"] = &clientcmdapi.AuthInfo{ClientCertificate: constants.KubeletClientCert, ClientKey: constants.KubeletClientCert}
-	cfg.Contexts["default-context"] = &clientcmdapi.Context{Cluster: "default-cluster", AuthInfo: "default-auth", Namespace: "default"}
-	cfg.CurrentContext = "default-context"
-	return clientcmd.Write(*cfg)
+	return kubeconfig("default-cluster", server, caData, "default-auth",
+		&clientcmdapi.AuthInfo{ClientCertificate: constants.KubeletClientCert, ClientKey: constants.KubeletClientCert})
 }
 
 // yurthubKubeletKubeconfig points kubelet at yurthub's local proxy

@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/util/sets"
 	"sigs.k8s.io/yaml"
 
 	"github.com/yurtadm/yurtadm/pkg/cmdutil"
@@ -48,20 +47,7 @@ func runImages(d Data) error {
 		return err
 	}
 	list := []string{hub, imgs.SandboxImage()}
-	check := []preflight.Checker{preflight.ImagePullCheck(imgs, list, !d.DryRun())}
-	ignore, err := preflight.ParseIgnore(o.IgnorePreflightErrors, preflight.JoinChecks(d.Host(), preflightOptions(d, "")))
-	if err != nil {
-		return err
-	}
-	if o.skipPreflight {
-		ignore = sets.New(preflight.IgnoreAll)
-	}
-	results, err := preflight.Run(check, ignore)
-	for _, r := range results {
-		for _, m := range r.Messages {
-			d.IO().Logf(PhaseImages, "[%s %s]: %s", r.Status, r.Name, m)
-		}
-	}
+	err = runLateChecks(d, PhaseImages, preflight.ImagePullCheck(imgs, list, !d.DryRun()))
 	if err == nil {
 		d.IO().Logf(PhaseImages, "%s and %s are in the container runtime", list[0], list[1])
 	}

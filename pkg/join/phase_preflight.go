@@ -38,7 +38,14 @@ func runPreflight(d Data) error {
 // cluster's version is known: kubelet must not be newer than the control
 // plane, nor more than three minor versions older.
 func checkKubeletSkew(d Data, clusterVersion string) error {
-	skew := []preflight.Checker{preflight.KubeletVersionCheck(d.Host(), preflightOptions(d, clusterVersion))}
+	return runLateChecks(d, "discovery", preflight.KubeletVersionCheck(d.Host(), preflightOptions(d, clusterVersion)))
+}
+
+// runLateChecks runs preflight checks that need the cluster's answers, so
+// run after discovery, with the same --ignore-preflight-errors (all of
+// them ignored when the preflight phase is skipped), and says under phase
+// what did not pass.
+func runLateChecks(d Data, phase string, checks ...preflight.Checker) error {
 	ignore, err := preflight.ParseIgnore(d.Options().IgnorePreflightErrors, preflight.JoinChecks(d.Host(), preflightOptions(d, "")))
 	if err != nil {
 		return err
@@ -46,11 +53,11 @@ func checkKubeletSkew(d Data, clusterVersion string) error {
 	if d.Options().skipPreflight {
 		ignore = sets.New(preflight.IgnoreAll)
 	}
-	results, err := preflight.Run(skew, ignore)
+	results, err := preflight.Run(checks, ignore)
 	for _, r := range results {
 		if r.Status != preflight.StatusOK {
 			for _, m := range r.Messages {
-				d.IO().Logf("discovery", "[%s %s]: %s", r.Status, r.Name, m)
+				d.IO().Logf(phase, "[%s %s]: %s", r.Status, r.Name, m)
 			}
 		}
 	}

@@ -348,13 +348,9 @@ func runKubeletYurthub(d Data) error {
 		fmt.Fprintf(d.IO().Out, "[dryrun] would restart %s\n", constants.KubeletService)
 		return nil
 	}
-	d.KubeletStarted(true)
-	if err := d.Host().Init.ServiceRestart(constants.KubeletService); err != nil {
-		return fmt.Errorf("restart kubelet: %w", err)
+	if err := restartKubelet(d); err != nil {
+		return err
 	}
-	// Reports from here on are the restarted kubelet's: the old one is gone
-	// once the restart returns.
-	d.KubeletStarted(true)
 	d.IO().Logf("kubelet-yurthub", "kubelet now talks to the cluster through yurthub (%s, kubeconfig %s)",
 		constants.YurthubProxyURL, constants.OpenYurtKubeletConfig)
 	return nil
@@ -429,12 +425,22 @@ func kickKubelet(d Data) error {
 	if d.Context().Err() != nil {
 		return d.Context().Err()
 	}
+	if err := restartKubelet(d); err != nil {
+		return err
+	}
+	d.IO().Logf("kubelet-yurthub", "kubelet talks to the cluster through yurthub since it started; restarted it so that it registers Node %q now that yurthub is ready, not after its retry back-off", name)
+	return nil
+}
+
+// restartKubelet restarts kubelet, noted as started by this run before
+// (rollback must know) and again after: reports from then on are the
+// restarted kubelet's, the old one is gone once the restart returns.
+func restartKubelet(d Data) error {
 	d.KubeletStarted(true)
 	if err := d.Host().Init.ServiceRestart(constants.KubeletService); err != nil {
 		return fmt.Errorf("restart kubelet: %w", err)
 	}
 	d.KubeletStarted(true)
-	d.IO().Logf("kubelet-yurthub", "kubelet talks to the cluster through yurthub since it started; restarted it so that it registers Node %q now that yurthub is ready, not after its retry back-off", name)
 	return nil
 }
 

@@ -10,8 +10,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"slices"
-	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -86,12 +84,9 @@ rules and your kubeconfig are not cleaned: the report says how.`,
   # Run one phase
   yurtadm reset phase remove-files yurthub-pki -f`,
 		Args: cobra.NoArgs,
-		RunE: func(_ *cobra.Command, args []string) error {
-			if err := validateSkipPhases(runner.Options.SkipPhases); err != nil {
-				return err
-			}
-			return run(runner, args)
-		},
+		// An unknown --skip-phases name is the runner's usage error,
+		// naming the phases, before anything runs.
+		RunE: func(_ *cobra.Command, args []string) error { return run(runner, args) },
 	}
 	addFlags(cmd.Flags(), opts)
 	cmd.PersistentFlags().StringVar(&opts.hostRoot, flagHostRoot, opts.hostRoot,
@@ -154,20 +149,6 @@ func finish(runner *workflow.Runner, args []string) error {
 		rep.printText()
 	}
 	return rep.result()
-}
-
-// validateSkipPhases turns an unknown phase name into a usage error before
-// anything runs (the runner would call it a plain error).
-func validateSkipPhases(skip []string) error {
-	names := phaseNames(phases(), "")
-	for _, s := range skip {
-		if !slices.Contains(names, s) {
-			shown := slices.DeleteFunc(slices.Clone(names), func(n string) bool { return strings.HasSuffix(n, "/all") })
-			return cmdutil.Usagef("phases are: "+strings.Join(shown, ", "),
-				"--%s: unknown phase %q", flagSkipPhases, s)
-		}
-	}
-	return nil
 }
 
 // newResetData checks the flags and builds the run's data. It changes

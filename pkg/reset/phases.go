@@ -91,20 +91,6 @@ func confirmed(run func(ResetData, string) error) func(ResetData, string) error 
 	}
 }
 
-// phaseNames lists every name the runner accepts in --skip-phases.
-func phaseNames(list []workflow.Phase, parent string) []string {
-	var out []string
-	for _, ph := range list {
-		name := strings.ToLower(ph.Name)
-		if parent != "" {
-			name = parent + "/" + name
-		}
-		out = append(out, name)
-		out = append(out, phaseNames(ph.Phases, name)...)
-	}
-	return out
-}
-
 func runPreflight(d ResetData, phase string) error {
 	h, io := d.Host(), d.IO()
 	for _, m := range []string{"kube-apiserver.yaml", "etcd.yaml"} {

@@ -16,6 +16,7 @@ import (
 	"github.com/yurtadm/yurtadm/pkg/constants"
 	"github.com/yurtadm/yurtadm/pkg/host"
 	"github.com/yurtadm/yurtadm/pkg/host/hosttest"
+	"github.com/yurtadm/yurtadm/pkg/workflow"
 )
 
 // env is one host under test: a temp root, a fake init system, scripted
@@ -761,7 +762,11 @@ func TestResetTextSummary(t *testing.T) {
 }
 
 func TestPhaseNames(t *testing.T) {
-	got := phaseNames(phases(), "")
+	r := workflow.NewRunner()
+	for _, p := range phases() {
+		r.AppendPhase(p)
+	}
+	got := r.Names()
 	for _, want := range []string{
 		"preflight", "stop-kubelet", "remove-containers", "unmount", "remove-files",
 		"remove-files/yurthub-manifest", "remove-files/yurthub-pki", "remove-files/yurthub",
