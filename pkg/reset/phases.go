@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/yurtadm/yurtadm/pkg/constants"
 	"github.com/yurtadm/yurtadm/pkg/cri"
@@ -172,14 +173,7 @@ func runRemoveContainers(d ResetData, phase string) error {
 	case d.DryRun():
 		rep.planned(phase, name, fmt.Sprintf("would remove %s through %s", plural(n, "pod"), ep))
 	default:
-		// crictl's default timeout is 2s per call; stopping a sandbox
-		// tears down its network through CNI and took longer than that
-		// on a loaded 2-core e2e machine, failing the step.
-		b, err := h.Exec.CommandContext(d.Context(), "crictl", "--runtime-endpoint", real, "--timeout", crictlRemoveTimeout, "rmp", "-a", "-f").CombinedOutput()
-		if err != nil {
-			if msg := strings.TrimSpace(string(b)); msg != "" {
-				err = fmt.Errorf("%w: %s", err, msg)
-			}
+		if err := removePods(d, real); err != nil {
 			rep.failed(phase, name, fmt.Errorf("remove pods through %s: %w", ep, err), manual)
 			return nil
 		}
@@ -245,6 +239,49 @@ func plural(n int, noun string) string {
 	}
 	return fmt.Sprintf("%d %ss", n, noun)
 }
+
+// removePods removes every pod sandbox through crictl. A pod kubelet was
+// starting just before it stopped can refuse removal for a moment
+// ("container is in starting state, can't be removed"), so a failure is
+// retried, after listing again, a few times with a growing pause, the
+// way kubeadm reset retries its container removal.
+func removePods(d ResetData, endpoint string) error {
+	h := d.Host()
+	pause := removeRetryPause
+	var err error
+	for attempt := 1; ; attempt++ {
+		// crictl's default timeout is 2s per call; stopping a sandbox
+		// tears down its network through CNI and took longer than that
+		// on a loaded 2-core e2e machine, failing the step.
+		var b []byte
+		b, err = h.Exec.CommandContext(d.Context(), "crictl", "--runtime-endpoint", endpoint, "--timeout", crictlRemoveTimeout, "rmp", "-a", "-f").CombinedOutput()
+		if err == nil {
+			return nil
+		}
+		if msg := strings.TrimSpace(string(b)); msg != "" {
+			err = fmt.Errorf("%w: %s", err, msg)
+		}
+		if attempt == removeAttempts || d.Context().Err() != nil {
+			return err
+		}
+		select {
+		case <-d.Context().Done():
+			return err
+		case <-time.After(pause):
+		}
+		pause *= 2
+		if out, lerr := h.Exec.CommandContext(d.Context(), "crictl", "--runtime-endpoint", endpoint, "pods", "-q").Output(); lerr == nil && len(strings.Fields(string(out))) == 0 {
+			return nil
+		}
+	}
+}
+
+// removeAttempts and removeRetryPause bound removePods' retries: four
+// tries over about 3.5 s by default.
+var (
+	removeAttempts   = 4
+	removeRetryPause = 500 * time.Millisecond
+)
 
 // crictlRemoveTimeout bounds each CRI call of `crictl rmp` (stop and
 // remove one sandbox).

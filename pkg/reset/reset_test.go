@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/yurtadm/yurtadm/pkg/cmdutil"
 	"github.com/yurtadm/yurtadm/pkg/constants"
@@ -40,6 +41,7 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	removeRetryPause = time.Millisecond
 	h, in, sc := hosttest.New(t)
 	e := &env{t: t, h: h, init: in, sc: sc}
 	e.um = &fakeUnmounter{h: h, fail: map[string]error{}}
@@ -459,6 +461,60 @@ func TestResetFailedStepDoesNotStopTheOthers(t *testing.T) {
 				if !e.exists(p) {
 					t.Errorf("%s was removed", p)
 				}
+			}
+		})
+	}
+}
+
+// A pod kubelet was starting when it stopped refuses removal for a moment
+// (seen in CI right after a rejoin): reset retries and succeeds; a
+// runtime that keeps refusing fails the step after removeAttempts tries.
+func TestResetRetriesPodRemoval(t *testing.T) {
+	starting := hosttest.Answer{
+		Out: `removing the pod sandbox "72f8": rpc error: code = Unknown desc = failed to remove container "0fdc": container is in starting state, can't be removed`,
+		Err: errors.New("exit status 1"),
+	}
+	for _, tc := range []struct {
+		name     string
+		rmp      []hosttest.Answer
+		pods     []hosttest.Answer
+		wantRmp  int
+		wantFail bool
+	}{
+		{name: "second try removes them", rmp: []hosttest.Answer{starting, {}}, wantRmp: 2},
+		{name: "the pods went meanwhile", rmp: []hosttest.Answer{starting}, pods: []hosttest.Answer{{Out: "aaa\n"}, {}}, wantRmp: 1},
+		{name: "the runtime keeps refusing", rmp: []hosttest.Answer{starting}, wantRmp: removeAttempts, wantFail: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			plantJoined(t, e, plant{state: stateJSON(true)})
+			rmp := crictl(e.h, "--timeout", "1m", "rmp", "-a", "-f")
+			e.sc.Sequences = map[string][]hosttest.Answer{rmp: tc.rmp}
+			if tc.pods != nil {
+				e.sc.Sequences[crictl(e.h, "pods", "-q")] = tc.pods
+			}
+			err := e.run("--force", "-o", "json")
+			if got := slices.Index(e.sc.Ran, rmp); got < 0 {
+				t.Fatalf("rmp never ran: %q", e.sc.Ran)
+			}
+			n := 0
+			for _, l := range e.sc.Ran {
+				if l == rmp {
+					n++
+				}
+			}
+			if n != tc.wantRmp {
+				t.Errorf("rmp ran %d times, want %d: %q", n, tc.wantRmp, e.sc.Ran)
+			}
+			st := findStep(t, e.report(), PhaseRemoveContainers, "remove pods")
+			if tc.wantFail {
+				if cmdutil.ExitCode(err) != cmdutil.ExitError || st.Status != statusFailed || !strings.Contains(st.Detail, "starting state") {
+					t.Errorf("exit %d, step %+v: want a failed step naming the runtime's answer", cmdutil.ExitCode(err), st)
+				}
+				return
+			}
+			if err != nil || st.Status != statusDone {
+				t.Errorf("reset = %v, step %+v: want the pods removed", err, st)
 			}
 		})
 	}

@@ -96,6 +96,9 @@ type Script struct {
 	// Prefixes answers a command line with no exact answer by its
 	// longest matching prefix ("crictl ... inspecti -q ").
 	Prefixes map[string]Answer
+	// Sequences answers a command line with its answers in turn, the
+	// last one for every later call; it wins over Answers.
+	Sequences map[string][]Answer
 }
 
 // Answer is a scripted command result.
@@ -115,6 +118,12 @@ func (s *Script) CommandContext(_ context.Context, cmd string, args ...string) u
 	s.mu.Lock()
 	s.Ran = append(s.Ran, line)
 	a, ok := s.Answers[line]
+	if seq := s.Sequences[line]; len(seq) > 0 {
+		a, ok = seq[0], true
+		if len(seq) > 1 {
+			s.Sequences[line] = seq[1:]
+		}
+	}
 	if !ok {
 		best := -1
 		for p, pa := range s.Prefixes {
