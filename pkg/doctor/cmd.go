@@ -8,6 +8,7 @@ package doctor
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -28,15 +29,17 @@ import (
 
 // Flag names.
 const (
-	flagKubeconfig = "kubeconfig"
-	flagTimeout    = "timeout"
-	flagOutput     = "output"
-	flagSkip       = "skip"
-	flagNodeName   = "node-name"
-	flagCRISocket  = "cri-socket"
-	flagKubeletLog = "kubelet-log"
-	flagHostRoot   = "host-root"
-	flagVerbose    = "verbose"
+	flagKubeconfig   = "kubeconfig"
+	flagTimeout      = "timeout"
+	flagOutput       = "output"
+	flagSkip         = "skip"
+	flagNodeName     = "node-name"
+	flagCRISocket    = "cri-socket"
+	flagKubeletLog   = "kubelet-log"
+	flagHostRoot     = "host-root"
+	flagVerbose      = "verbose"
+	flagCollect      = "collect"
+	flagCollectCache = "collect-cache"
 )
 
 // options are the flags of yurtadm doctor.
@@ -50,6 +53,10 @@ type options struct {
 	kubeletLog string
 	hostRoot   string
 	verbose    bool
+	// collect is the support bundle to write; collectCache adds the
+	// cached objects to it.
+	collect      string
+	collectCache bool
 }
 
 // deps are the seams NewCommand fills with the real machine and tests
@@ -111,12 +118,24 @@ reports each as ok, warn, fail or skip, with the evidence it saw and the fix:
 Doctor changes nothing and works with the cloud unreachable: the checks
 that need the API server say so and are skipped. The exit code is 6 when
 a check fails, 0 otherwise (warnings included). docs/troubleshooting.md
-explains every finding.`,
+explains every finding.
+
+With --collect, doctor also writes a support bundle: one .tar.gz (mode
+0600) with the report as JSON, versions, kubelet's and containerd's
+journal, yurthub's container states and logs, the files join wrote,
+yurthub's healthz, readyz and metrics, the index of its cache and of the
+certificate directories. Tokens, passwords and private keys are replaced
+by <redacted>, keys and certificates are never copied, and bundle.json
+lists every entry, what was left out and why. Each part is bounded (logs
+8 MiB, the bundle 64 MiB) and nothing needs the cloud.`,
 		Example: `  # Diagnose this node
   sudo yurtadm doctor
 
   # For a script: the findings as JSON, exit code 6 when one fails
   sudo yurtadm doctor -o json
+
+  # One file for a maintainer, with secrets redacted
+  sudo yurtadm doctor --collect /tmp/yurtadm-doctor.tar.gz
 
   # Without the cloud checks, with kubelet's log from a file
   sudo yurtadm doctor --skip yurthub-csr --kubelet-log /var/log/kubelet.log`,
@@ -150,6 +169,9 @@ func addFlags(fs *pflag.FlagSet, o *options) {
 	fs.StringVar(&o.kubeletLog, flagKubeletLog, "",
 		"File with kubelet's log (default: 'journalctl -u kubelet' when journalctl exists, else /var/log/kubelet.log)")
 	fs.BoolVar(&o.verbose, flagVerbose, false, "Show the evidence of passing checks too")
+	fs.StringVar(&o.collect, flagCollect, "",
+		"Also write a support bundle to this new .tar.gz file: the report, kubelet's and yurthub's logs, the files join wrote, yurthub's endpoints and cache index, with tokens and keys redacted")
+	fs.BoolVar(&o.collectCache, flagCollectCache, false, "With --"+flagCollect+": add the objects of yurthub's cache (Secrets excepted) to the bundle, not only their index")
 	fs.StringVar(&o.hostRoot, flagHostRoot, o.hostRoot,
 		"Directory that stands for / (for tests and for running from a container with the host mounted)")
 	_ = fs.MarkHidden(flagHostRoot)
@@ -287,6 +309,13 @@ func validate(o *options) (map[string]bool, error) {
 			return nil, cmdutil.Usagef("pass the file kubelet logs to", "--%s: %v", flagKubeletLog, err)
 		}
 	}
+	if o.collect != "" {
+		if err := validateBundlePath(o.collect); err != nil {
+			return nil, err
+		}
+	} else if o.collectCache {
+		return nil, cmdutil.Usagef("add --"+flagCollect+" <file.tar.gz>", "--%s needs --%s", flagCollectCache, flagCollect)
+	}
 	return parseSkip(o.skip)
 }
 
@@ -305,6 +334,16 @@ func run(ctx context.Context, s cmdutil.IOStreams, o *options, dp deps) error {
 		}
 	} else {
 		rep.printText(s, o.verbose)
+	}
+	if o.collect != "" {
+		b := d.collect(rep)
+		if err := b.write(o.collect); err != nil {
+			return cmdutil.WithHint(fmt.Errorf("write the support bundle %s: %w", o.collect, err), cmdutil.ExitError,
+				"check the directory is writable and has room, or pass another --"+flagCollect)
+		}
+		fmt.Fprintf(s.ErrOut, "Support bundle written to %s (%d files, %s before compression, %d credentials redacted).\n"+
+			"Tokens, passwords and private keys are replaced by %s; review it before sharing.\n",
+			o.collect, len(b.order)+1, b.size(), b.redactions(), redacted)
 	}
 	return rep.err()
 }

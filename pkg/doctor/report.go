@@ -2,7 +2,6 @@ package doctor
 
 import (
 	"fmt"
-	"regexp"
 	"sort"
 	"strings"
 
@@ -164,10 +163,3 @@ func plural(n int, one, many string) string {
 	}
 	return many
 }
-
-// tokenRE matches a bootstrap token anywhere in a line (yurthub prints
-// its whole configuration at start-up, a join token included).
-var tokenRE = regexp.MustCompile(`\b([a-z0-9]{6})\.[a-z0-9]{16}\b`)
-
-// redact hides bootstrap tokens' secrets in s, keeping the public ID.
-func redact(s string) string { return tokenRE.ReplaceAllString(s, "$1.<redacted>") }

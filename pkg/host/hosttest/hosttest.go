@@ -3,8 +3,11 @@
 package hosttest
 
 import (
+	"archive/tar"
+	"compress/gzip"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -196,4 +199,36 @@ func Tree(t testing.TB, h *host.Host) []string {
 	}
 	sort.Strings(lines)
 	return lines
+}
+
+// ReadTarGz returns every regular file of a gzipped tar by its name
+// below the archive's top directory ("top/a/b" is "a/b").
+func ReadTarGz(t testing.TB, p string) map[string][]byte {
+	t.Helper()
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	gz, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatalf("%s: %v", p, err)
+	}
+	tr := tar.NewReader(gz)
+	files := map[string][]byte{}
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return files
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		b, err := io.ReadAll(tr)
+		if err != nil {
+			t.Fatalf("%s: %s: %v", p, h.Name, err)
+		}
+		_, name, _ := strings.Cut(h.Name, "/")
+		files[name] = b
+	}
 }
