@@ -23,19 +23,21 @@ import (
 )
 
 // CloudClient is the part of the Kubernetes API doctor reads: the server
-// version (to tell that the cloud answers) and CSRs.
+// version (to tell that the cloud answers), CSRs, and objects' metadata
+// to compare yurthub's cache with.
 type CloudClient interface {
 	ServerVersion(ctx context.Context) (*apiversion.Info, error)
 	CertificatesV1() kube.CertificatesV1Interface
+	ListMeta(ctx context.Context, group, version, resource, namespace, fieldSelector string) ([]kube.ObjectMeta, error)
 }
 
 type cloudClients struct {
-	cfg *rest.Config
+	rest rest.Interface
 	kube.Interface
 }
 
 func (c *cloudClients) ServerVersion(ctx context.Context) (*apiversion.Info, error) {
-	return kube.ServerVersion(ctx, c.cfg)
+	return kube.ServerVersionREST(ctx, c.rest)
 }
 
 func newCloudClient(cfg *rest.Config) (CloudClient, error) {
@@ -43,7 +45,11 @@ func newCloudClient(cfg *rest.Config) (CloudClient, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &cloudClients{cfg: cfg, Interface: kc}, nil
+	rc, err := kube.CoreREST(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &cloudClients{rest: rc, Interface: kc}, nil
 }
 
 // cloudConfigs lists the ways to the API server, best first: --kubeconfig

@@ -110,8 +110,10 @@ reports each as ok, warn, fail or skip, with the evidence it saw and the fix:
   csr         yurthub's certificate request Pending or never created
   metrics     requests in flight (a list without its watch is stuck) and
               the clients that pull the most traffic through yurthub
-  cache       /etc/kubernetes/cache/<component> of the cached components, and
-              the default/kubernetes Service rewritten to yurthub's address
+  cache       /etc/kubernetes/cache/<component> of the cached components,
+              the default/kubernetes Service rewritten to yurthub's address,
+              and, with the cloud reachable, cached objects the cloud no
+              longer has (stale after an outage; 'yurtadm cache repair')
   pods        containers whose KUBERNETES_SERVICE_HOST/PORT bypass yurthub
   host        the host checks of 'yurtadm preflight' that matter after a join
 
@@ -220,6 +222,7 @@ func checks() []check {
 		{CheckTraffic, (*doctor).checkTraffic},
 		{CheckCacheComponents, (*doctor).checkCacheComponents},
 		{CheckCacheKubeService, (*doctor).checkCacheKubeService},
+		{CheckCacheStale, (*doctor).checkCacheStale},
 		{CheckPodsBypass, (*doctor).checkPods},
 	}
 }

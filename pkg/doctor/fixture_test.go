@@ -23,8 +23,10 @@ import (
 
 	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	apiversion "k8s.io/apimachinery/pkg/version"
 	"k8s.io/client-go/kubernetes/fake"
 
@@ -139,6 +141,7 @@ type fixture struct {
 	cloud      *fake.Clientset
 	cloudErr   error // newCloud fails: the API server is unreachable
 	cloudHosts []string
+	listErrs   map[string]error
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -233,6 +236,16 @@ func (f *fixture) healthy() {
 	f.kubeletSvc = "169.254.2.1:10268"
 	f.write("/etc/kubernetes/cache/kubelet/pods.v1.core/default/app-1", `{}`)
 	f.write("/etc/kubernetes/cache/yurthub/configmaps.v1.core/kube-system/yurt-hub-cfg", `{}`)
+	// ... and the cloud has them all.
+	for _, o := range []runtime.Object{
+		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "kubernetes"}},
+		&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "app-1"}, Spec: corev1.PodSpec{NodeName: testNode}},
+		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: "yurt-hub-cfg"}},
+	} {
+		if err := f.cloud.Tracker().Add(o); err != nil {
+			f.t.Fatal(err)
+		}
+	}
 
 	f.containers = []container{
 		{id: "hub0000000000000001", name: "yurt-hub", pod: "kube-system/yurt-hub-edge-1", state: stateRunning},
@@ -359,7 +372,7 @@ func (f *fixture) deps() deps {
 			if f.cloudErr != nil {
 				return nil, f.cloudErr
 			}
-			return fakeCloud{f.cloud}, nil
+			return fakeCloud{f.cloud, f.listErrs}, nil
 		},
 		now:      func() time.Time { return f.now },
 		hostname: func() (string, error) { return testNode, nil },
@@ -367,10 +380,45 @@ func (f *fixture) deps() deps {
 }
 
 // fakeCloud is the fake API server as a CloudClient.
-type fakeCloud struct{ cs *fake.Clientset }
+type fakeCloud struct {
+	cs       *fake.Clientset
+	listErrs map[string]error
+}
 
 func (c fakeCloud) ServerVersion(context.Context) (*apiversion.Info, error) {
 	return c.cs.Discovery().ServerVersion()
+}
+
+// ListMeta lists from the fake API server's tracker; a resource in
+// listErrs fails with its error.
+func (c fakeCloud) ListMeta(_ context.Context, group, version, resource, namespace, fieldSelector string) ([]kube.ObjectMeta, error) {
+	if err := c.listErrs[resource]; err != nil {
+		return nil, err
+	}
+	if group == "core" {
+		group = ""
+	}
+	kinds := map[string]string{"services": "Service", "endpointslices": "EndpointSlice", "pods": "Pod", "configmaps": "ConfigMap", "nodes": "Node"}
+	gvr := schema.GroupVersionResource{Group: group, Version: version, Resource: resource}
+	obj, err := c.cs.Tracker().List(gvr, gvr.GroupVersion().WithKind(kinds[resource]), namespace)
+	if err != nil {
+		return nil, err
+	}
+	items, err := meta.ExtractList(obj)
+	if err != nil {
+		return nil, err
+	}
+	var out []kube.ObjectMeta
+	for _, it := range items {
+		m, _ := meta.Accessor(it)
+		if node, found := strings.CutPrefix(fieldSelector, "spec.nodeName="); found {
+			if p, isPod := it.(*corev1.Pod); !isPod || p.Spec.NodeName != node {
+				continue
+			}
+		}
+		out = append(out, kube.ObjectMeta{Namespace: m.GetNamespace(), Name: m.GetName(), UID: string(m.GetUID())})
+	}
+	return out, nil
 }
 
 func (c fakeCloud) CertificatesV1() kube.CertificatesV1Interface {

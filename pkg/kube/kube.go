@@ -21,6 +21,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
@@ -278,9 +279,9 @@ func New(cfg *rest.Config) (Interface, error) {
 	return c, nil
 }
 
-// ServerVersion asks the API server behind cfg for its version (GET
-// /version), as client-go's discovery client does, without linking it.
-func ServerVersion(ctx context.Context, cfg *rest.Config) (*version.Info, error) {
+// CoreREST returns a REST client for the API server behind cfg (core
+// group), for raw requests; reuse it, it holds the connection.
+func CoreREST(cfg *rest.Config) (rest.Interface, error) {
 	hc, err := rest.HTTPClientFor(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("build the HTTP client for %s: %w", cfg.Host, err)
@@ -289,10 +290,21 @@ func ServerVersion(ctx context.Context, cfg *rest.Config) (*version.Info, error)
 	if err != nil {
 		return nil, err
 	}
-	return serverVersion(ctx, g.rc)
+	return g.rc, nil
 }
 
-func serverVersion(ctx context.Context, rc rest.Interface) (*version.Info, error) {
+// ServerVersion asks the API server behind cfg for its version (GET
+// /version), as client-go's discovery client does, without linking it.
+func ServerVersion(ctx context.Context, cfg *rest.Config) (*version.Info, error) {
+	rc, err := CoreREST(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return ServerVersionREST(ctx, rc)
+}
+
+// ServerVersionREST is ServerVersion through a client from CoreREST.
+func ServerVersionREST(ctx context.Context, rc rest.Interface) (*version.Info, error) {
 	body, err := rc.Get().AbsPath("/version").Do(ctx).Raw()
 	if err != nil {
 		return nil, err
@@ -302,4 +314,63 @@ func serverVersion(ctx context.Context, rc rest.Interface) (*version.Info, error
 		return nil, fmt.Errorf("unable to parse the server version: %w", err)
 	}
 	return &info, nil
+}
+
+// ObjectMeta is what ListMetadata returns of each object.
+type ObjectMeta struct {
+	Namespace, Name string
+	UID             string
+}
+
+// ListMetadata lists through rc (CoreREST) the objects of a resource
+// (group "" or "core" is the core group), in namespace or in all namespaces when it is "", as
+// metadata only (PartialObjectMetadataList, as client-go's metadata
+// client asks for it), page by page. fieldSelector may be "".
+func ListMetadata(ctx context.Context, rc rest.Interface, group, version, resource, namespace, fieldSelector string) ([]ObjectMeta, error) {
+	parts := []string{"/apis", group, version}
+	if group == "" || group == "core" {
+		parts = []string{"/api", version}
+	}
+	if namespace != "" {
+		parts = append(parts, "namespaces", namespace)
+	}
+	abs := strings.Join(append(parts, resource), "/")
+	var out []ObjectMeta
+	cont := ""
+	for {
+		req := rc.Get().AbsPath(abs).
+			SetHeader("Accept", "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json").
+			Param("limit", "500")
+		if fieldSelector != "" {
+			req = req.Param("fieldSelector", fieldSelector)
+		}
+		if cont != "" {
+			req = req.Param("continue", cont)
+		}
+		body, err := req.Do(ctx).Raw()
+		if err != nil {
+			return nil, err
+		}
+		var list struct {
+			Metadata struct {
+				Continue string `json:"continue"`
+			} `json:"metadata"`
+			Items []struct {
+				Metadata struct {
+					Namespace string `json:"namespace"`
+					Name      string `json:"name"`
+					UID       string `json:"uid"`
+				} `json:"metadata"`
+			} `json:"items"`
+		}
+		if err := json.Unmarshal(body, &list); err != nil {
+			return nil, fmt.Errorf("parse the list of %s: %w", abs, err)
+		}
+		for _, it := range list.Items {
+			out = append(out, ObjectMeta{Namespace: it.Metadata.Namespace, Name: it.Metadata.Name, UID: it.Metadata.UID})
+		}
+		if cont = list.Metadata.Continue; cont == "" {
+			return out, nil
+		}
+	}
 }

@@ -187,6 +187,14 @@ func Tree(t testing.TB, h *host.Host) []string {
 			lines = append(lines, fmt.Sprintf("%s/ %v", rel, info.Mode()))
 			return nil
 		}
+		if info.Mode()&os.ModeSymlink != 0 {
+			target, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			lines = append(lines, fmt.Sprintf("%s -> %s", rel, target))
+			return nil
+		}
 		b, err := os.ReadFile(p)
 		if err != nil {
 			return err
