@@ -4,12 +4,12 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/yurtadm/yurtadm/test/e2e/harness"
+	"github.com/yurtadm/yurtadm/test/framework"
 )
 
 // Goals of issue 3: yurtadm join at most 1.25 times kubeadm join's time to
@@ -70,7 +70,7 @@ func TestMeasureJoinVsKubeadmJoin(t *testing.T) {
 		kadm, kadmRSS = append(kadm, k.ToReady), append(kadmRSS, k.MaxRSSKB)
 		t.Logf("round %d: kubeadm join: Ready after %s (command %s), peak RSS %.1f MB", i+1, k.ToReady.Round(time.Millisecond), k.Took.Round(time.Millisecond), float64(k.MaxRSSKB)/1024)
 	}
-	my, mk := median(yurt), median(kadm)
+	my, mk := framework.Median(yurt), framework.Median(kadm)
 	ratio := my.Seconds() / mk.Seconds()
 	maxRSS := float64(maxOf(yurtRSS)) / 1024
 	summary := fmt.Sprintf(`| | yurtadm join | kubeadm join |
@@ -97,12 +97,6 @@ Ratio yurtadm/kubeadm (medians): **%.2f** (goal ≤ %.2f). yurtadm join peak RSS
 			t.Errorf("yurtadm join's peak RSS is %.1f MB (goal ≤ %.0f MB)", maxRSS, goalRSSMB)
 		}
 	}
-}
-
-func median(ds []time.Duration) time.Duration {
-	s := append([]time.Duration(nil), ds...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	return s[len(s)/2]
 }
 
 func maxOf(v []int64) int64 {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/yurtadm/yurtadm/pkg/join"
 	"github.com/yurtadm/yurtadm/test/cluster"
+	"github.com/yurtadm/yurtadm/test/framework"
 )
 
 // TestMeasureJoinVsKubeadmJoin is the join benchmark of docs/benchmarks.md:
@@ -135,17 +135,11 @@ func TestMeasureJoinVsKubeadmJoin(t *testing.T) {
 			i+1, k.Round(10*time.Millisecond), kCmd.Round(10*time.Millisecond), y.Round(10*time.Millisecond),
 			yCmd.Round(10*time.Millisecond), strings.Join(parts, ", "))
 	}
-	mo, mt := median(ours), median(theirs)
+	mo, mt := framework.Median(ours), framework.Median(theirs)
 	var mean []string
 	for _, p := range phaseOrder {
 		mean = append(mean, fmt.Sprintf("%s %s", p, (phaseSum[p]/time.Duration(rounds)).Round(time.Millisecond)))
 	}
 	measure(t, "join to Node Ready, median of %d alternating rounds: yurtadm join %s, kubeadm join %s, ratio %.2f; yurtadm's phases, mean: %s",
 		rounds, mo.Round(10*time.Millisecond), mt.Round(10*time.Millisecond), float64(mo)/float64(mt), strings.Join(mean, ", "))
-}
-
-func median(ds []time.Duration) time.Duration {
-	s := append([]time.Duration(nil), ds...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	return s[len(s)/2]
 }
