@@ -95,6 +95,13 @@ func TestFindings(t *testing.T) {
 				f.containers[0].log = "E0601 tls: failed to verify certificate: x509: certificate signed by unknown authority\n"
 				f.healthz = nil
 			}},
+		{name: "yurthub exits on a flag it does not know", check: CheckYurthubContainer, status: StatusFail,
+			summary: "a flag it does not know", fix: "yurthub --help",
+			break_: func(f *fixture) {
+				f.containers[0].state, f.containers[0].exitCode = stateExited, 1
+				f.containers[0].log = "Error: unknown flag: --no-such-flag\nUsage:\n  yurthub [flags]\n" + strings.Repeat("      --some-flag string   what it does\n", 30)
+				f.healthz = nil
+			}},
 		{name: "yurthub restarting", check: CheckYurthubContainer, status: StatusWarn, summary: "restarted 4 times", fix: "crictl logs --previous",
 			break_: func(f *fixture) {
 				f.containers[0].attempt = 4

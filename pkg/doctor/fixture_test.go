@@ -142,6 +142,8 @@ type fixture struct {
 	cloudErr   error // newCloud fails: the API server is unreachable
 	cloudHosts []string
 	listErrs   map[string]error
+	// handlers are more paths the fake yurthub answers.
+	handlers map[string]http.HandlerFunc
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -311,7 +313,7 @@ func (f *fixture) script() {
 	for _, c := range f.containers {
 		ps = append(ps, c.psJSON())
 		f.sc.Answers[real+"inspect -o json "+c.id] = hosttest.Answer{Out: mustJSON(c.inspectJSON())}
-		f.sc.Answers[real+fmt.Sprintf("logs --tail %d %s", logLines, c.id)] = hosttest.Answer{
+		f.sc.Answers[real+fmt.Sprintf("logs --tail %d %s", logScanLines, c.id)] = hosttest.Answer{
 			Out: `time="2025-06-01T12:00:00Z" level=warning msg="Config \"/etc/crictl.yaml\" does not exist"` + "\n" + c.log}
 		if c.state == stateRunning && c.name != constants.YurthubContainerName {
 			batch = append(batch, c.id)
@@ -336,6 +338,9 @@ func (f *fixture) serve() string {
 		return url
 	}
 	mux := http.NewServeMux()
+	for pattern, h := range f.handlers {
+		mux.HandleFunc(pattern, h)
+	}
 	mux.HandleFunc("/v1/healthz", f.healthz)
 	mux.HandleFunc("/v1/readyz", f.readyz)
 	mux.HandleFunc("/metrics", func(w http.ResponseWriter, _ *http.Request) {

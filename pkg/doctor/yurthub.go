@@ -226,6 +226,8 @@ var logSigns = []struct {
 		"find it with 'ss -ltnp' (ports 10261, 10267, 10268) and stop it"},
 	{"bootstrap token and bootstrap file are empty", "yurthub has neither a bootstrap token nor a bootstrap file",
 		"token mode needs --bootstrap-file=/var/lib/yurthub/bootstrap-hub.conf and that file: run 'yurtadm reset' and join again"},
+	{"unknown flag", "yurthub was started with a flag it does not know",
+		"the manifest has a flag this yurthub image does not take: compare " + constants.YurthubManifest + " with the image's 'yurthub --help', or run 'yurtadm reset' and join again"},
 	{"node-pool-name is empty", "yurthub was started without --nodepool-name",
 		"yurthub v1.7 needs --nodepool-name: run 'yurtadm reset' and join again with --nodepool-name"},
 }
@@ -271,7 +273,25 @@ func (d *doctor) logTail(id string, n int) []string {
 	return lines
 }
 
-const logLines = 8
+// logLines are the lines of yurthub's log a finding shows; logScanLines
+// the lines read to find the cause.
+const (
+	logLines     = 8
+	logScanLines = 200
+)
+
+// causeLine is the index of the last line in lines that names a known
+// cause, or -1.
+func causeLine(lines []string) int {
+	for i := len(lines) - 1; i >= 0; i-- {
+		for _, s := range logSigns {
+			if strings.Contains(lines[i], s.match) {
+				return i
+			}
+		}
+	}
+	return -1
+}
 
 func (d *doctor) checkContainer() Finding {
 	const name = CheckYurthubContainer
@@ -331,8 +351,15 @@ func (d *doctor) exitEvidence(c criContainer) []string {
 	} else if err != nil {
 		ev = append(ev, err.Error())
 	}
-	if tail := d.logTail(c.ID, logLines); len(tail) > 0 {
-		ev = append(ev, "log: "+strings.Join(tail, "\nlog: "))
+	// The cause can be well above the end: yurthub prints its usage after
+	// a flag error. The last lines are shown, and the line that names the
+	// cause when it is earlier.
+	if tail := d.logTail(c.ID, logScanLines); len(tail) > 0 {
+		shown := tail[max(0, len(tail)-logLines):]
+		if i := causeLine(tail); i >= 0 && i < len(tail)-logLines {
+			shown = append([]string{tail[i], "..."}, shown...)
+		}
+		ev = append(ev, "log: "+strings.Join(shown, "\nlog: "))
 	}
 	return ev
 }

@@ -493,17 +493,8 @@ func (c *Cluster) initControlPlane(ctx context.Context) error {
 // pod-binding, nodepool and the CSR approver, and yurthub's YurtStaticSets)
 // from the charts the node keeps, and the node pools.
 func (c *Cluster) prepareForEdge(ctx context.Context) error {
-	cp := c.ControlPlane()
-	args := []string{"yurtctl", "convert", "phase", "control-plane", "--kubeconfig", "/etc/kubernetes/admin.conf", "--yes",
-		"--yurt-manager-image", YurtManagerImage, "--yurthub-image", YurthubImage, "--chart-source", ChartsInNode,
-		// No dummy network device can be created on this kernel.
-		"--yurthub-extra-arg=--enable-dummy-if=false"}
-	r, err := cp.Run(ctx, args...)
-	if err != nil {
-		return err
-	}
-	if r.ExitCode != 0 {
-		return fmt.Errorf("prepare the cluster for edge nodes:\n%s", r.String())
+	if _, err := c.ConvertControlPlane(ctx, YurthubImage); err != nil {
+		return fmt.Errorf("prepare the cluster for edge nodes: %w", err)
 	}
 	if err := c.WaitPods(ctx, "kube-system", "app.kubernetes.io/name=yurt-manager", 3*time.Minute); err != nil {
 		return err
@@ -523,6 +514,22 @@ func (c *Cluster) prepareForEdge(ctx context.Context) error {
 		}
 	}
 	return Apply(ctx, c.RestConfig(), []byte(strings.Join(pools, "\n---\n")))
+}
+
+// ConvertControlPlane runs `yurtctl convert phase control-plane` on the
+// control-plane node with the harness's images and yurthubImage for the
+// YurtStaticSets: the first run installs OpenYurt's charts, a later one
+// upgrades them in place (how an operator changes yurthub's image).
+func (c *Cluster) ConvertControlPlane(ctx context.Context, yurthubImage string) (Result, error) {
+	args := []string{"yurtctl", "convert", "phase", "control-plane", "--kubeconfig", "/etc/kubernetes/admin.conf", "--yes",
+		"--yurt-manager-image", YurtManagerImage, "--yurthub-image", yurthubImage, "--chart-source", ChartsInNode,
+		// No dummy network device can be created on this kernel.
+		"--yurthub-extra-arg=--enable-dummy-if=false"}
+	r, err := c.ControlPlane().Run(ctx, args...)
+	if err == nil && r.ExitCode != 0 {
+		err = fmt.Errorf("yurtctl convert phase control-plane:\n%s", r.String())
+	}
+	return r, err
 }
 
 // Token makes a bootstrap token on the control-plane node and returns it

@@ -18,6 +18,11 @@ const (
 	CoreDNSImage      = "registry.k8s.io/coredns/coredns:v1.12.1"
 	YurthubImage      = "docker.io/openyurt/yurthub:v1.7.0"
 	YurtManagerImage  = "docker.io/openyurt/yurt-manager:v1.7.0"
+	// YurthubNextImage is the same yurthub under a second tag, the
+	// version an upgrade moves to; YurthubBrokenImage is a "yurthub"
+	// that starts and never answers (the pause binary), a bad upgrade.
+	YurthubNextImage   = "docker.io/openyurt/yurthub:v1.7.0-next"
+	YurthubBrokenImage = "docker.io/openyurt/yurthub:v1.7.0-broken"
 	// WebImage is the workload: it serves its pod's name on :8080.
 	WebImage  = "yurtadm.e2e/web:v1"
 	CRISocket = "unix:///run/containerd/containerd.sock"
@@ -229,7 +234,8 @@ func (c *Cluster) images() []image {
 		{file: "pause.tar", binary: filepath.Join(bin, "pause"), inImage: "/pause", tags: []string{PauseImage}},
 		k8s("kube-apiserver"), k8s("kube-controller-manager"), k8s("kube-scheduler"), k8s("kube-proxy"),
 		{file: "coredns.tar", binary: tb("coredns"), inImage: "/coredns", tags: []string{CoreDNSImage}},
-		{file: "yurthub.tar", binary: tb("yurthub"), inImage: "/usr/local/bin/yurthub", tags: []string{YurthubImage}},
+		{file: "yurthub.tar", binary: tb("yurthub"), inImage: "/usr/local/bin/yurthub", tags: []string{YurthubImage, YurthubNextImage}},
+		{file: "yurthub-broken.tar", binary: filepath.Join(bin, "pause"), inImage: "/usr/local/bin/yurthub", tags: []string{YurthubBrokenImage}},
 		{file: "yurt-manager.tar", binary: tb("yurt-manager"), inImage: "/usr/local/bin/yurt-manager", tags: []string{YurtManagerImage}, controlPlane: true},
 		{file: "yurtadm.tar", binary: c.Yurtadm, inImage: "/usr/local/bin/yurtadm", tags: []string{c.YurtadmImage}},
 		{file: "web.tar", binary: filepath.Join(bin, "web"), inImage: "/usr/local/bin/web", tags: []string{WebImage}},
@@ -254,7 +260,10 @@ func (c *Cluster) buildImages(ctx context.Context) error {
 			sub = "control-plane"
 		}
 		out := filepath.Join(c.Build, "images", sub, im.file)
-		if fresh(out, im.binary) {
+		// The tags are part of what was built: a tarball made with other
+		// tags is made again.
+		stamp := out + ".tags"
+		if b, _ := os.ReadFile(stamp); fresh(out, im.binary) && string(b) == strings.Join(im.tags, "\n") {
 			continue
 		}
 		args := []string{"-binary", im.binary, "-path", im.inImage, "-o", out}
@@ -266,6 +275,9 @@ func (c *Cluster) buildImages(ctx context.Context) error {
 		}
 		if out, err := exec.CommandContext(ctx, filepath.Join(c.Build, "bin", "mkimage"), args...).CombinedOutput(); err != nil {
 			return fmt.Errorf("mkimage %s: %v\n%s", im.file, err, out)
+		}
+		if err := os.WriteFile(stamp, []byte(strings.Join(im.tags, "\n")), 0o644); err != nil {
+			return err
 		}
 	}
 	return nil

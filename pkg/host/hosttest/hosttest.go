@@ -102,6 +102,9 @@ type Script struct {
 	// Sequences answers a command line with its answers in turn, the
 	// last one for every later call; it wins over Answers.
 	Sequences map[string][]Answer
+	// Funcs answers a command line with what the function returns when
+	// it runs; it wins over the others.
+	Funcs map[string]func() Answer
 }
 
 // Answer is a scripted command result.
@@ -126,6 +129,9 @@ func (s *Script) CommandContext(_ context.Context, cmd string, args ...string) u
 		if len(seq) > 1 {
 			s.Sequences[line] = seq[1:]
 		}
+	}
+	if fn := s.Funcs[line]; fn != nil {
+		a, ok = fn(), true
 	}
 	if !ok {
 		best := -1

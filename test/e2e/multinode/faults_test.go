@@ -260,8 +260,8 @@ func TestJoinOnAFullDisk(t *testing.T) {
 
 // TestYurthubCrashLoopNamedByDoctor: yurthub's manifest is given a flag
 // yurthub v1.7.0 does not know, so it exits at start and kubelet restarts
-// it over and over; doctor names the container and the healthz failing,
-// with yurthub's own last words. The manifest restored, yurthub runs again.
+// it over and over; doctor names the container, its cause read from
+// yurthub's last words, and the healthz failing. The manifest restored, yurthub runs again.
 func TestYurthubCrashLoopNamedByDoctor(t *testing.T) {
 	c := need(t)
 	n := node(t, edge2Name)
@@ -284,14 +284,11 @@ func TestYurthubCrashLoopNamedByDoctor(t *testing.T) {
 	crashing := waitFor(t, 3*time.Minute, "doctor sees yurthub crash-looping", func() bool {
 		got = doctorFindings(ctx, n)
 		return strings.HasPrefix(got["yurthub-healthz"], "fail") &&
-			(strings.HasPrefix(got["yurthub-container"], "fail") || strings.Contains(got["yurthub-container"], "restarted"))
+			strings.Contains(got["yurthub-container"], "a flag it does not know")
 	})
 	t.Logf("doctor on a crash-looping yurthub:\n  yurthub-container %s\n  yurthub-healthz %s", got["yurthub-container"], got["yurthub-healthz"])
 	if !crashing {
 		t.Fatalf("doctor does not name the crash loop: %q", got)
-	}
-	if !strings.Contains(got["yurthub-container"], "no-such-flag") && !strings.Contains(got["yurthub-container"], "unknown flag") {
-		t.Logf("the container finding does not quote yurthub's error (it may be in the evidence)")
 	}
 	restore()
 	if cur, _ := n.Output(ctx, "cat", manifest); cur != orig {

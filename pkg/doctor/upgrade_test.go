@@ -1,0 +1,193 @@
+package doctor
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/yurtadm/yurtadm/pkg/cmdutil"
+	"github.com/yurtadm/yurtadm/pkg/constants"
+	"github.com/yurtadm/yurtadm/pkg/host/hosttest"
+	"github.com/yurtadm/yurtadm/templates"
+)
+
+const newHubImage = "docker.io/openyurt/yurthub:v1.7.1"
+
+// otaNode makes the fixture a node whose YurtStaticSet asks for
+// newHubImage: the mirror pod (pending sets PodNeedUpgrade), the
+// YurtStaticSet's ConfigMap, and yurthub's upgrade endpoint, which, as
+// yurthub does, writes the new manifest; kubelet then "starts" a new
+// yurt-hub container (newStarts) unless the image is broken.
+type otaNode struct {
+	f         *fixture
+	upgrades  atomic.Int32
+	started   atomic.Bool
+	broken    bool
+	newYAML   string
+	imagePull hosttest.Answer
+}
+
+func newOTANode(t *testing.T, pending bool) *otaNode {
+	f := newFixture(t)
+	o := &otaNode{f: f}
+	b, err := templates.RenderYurthub(templates.Yurthub{Image: newHubImage, Namespace: "kube-system",
+		ServerAddr: testServer, NodePoolName: "edge", WorkingMode: "edge", BootstrapMode: constants.YurthubBootstrapModeKCE, Verbosity: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.newYAML = string(b)
+	status := corev1.ConditionFalse
+	if pending {
+		status = corev1.ConditionTrue
+	}
+	pod := corev1.Pod{TypeMeta: metav1.TypeMeta{Kind: "Pod", APIVersion: "v1"},
+		ObjectMeta: metav1.ObjectMeta{Name: "yurt-hub-" + testNode, Namespace: "kube-system"},
+		Status:     corev1.PodStatus{Conditions: []corev1.PodCondition{{Type: podNeedUpgrade, Status: status}}}}
+	cm := corev1.ConfigMap{TypeMeta: metav1.TypeMeta{Kind: "ConfigMap", APIVersion: "v1"},
+		ObjectMeta: metav1.ObjectMeta{Name: "yurt-static-set-yurt-hub", Namespace: "kube-system"},
+		Data:       map[string]string{"yurthub": o.newYAML}}
+	f.handlers = map[string]http.HandlerFunc{
+		"/api/v1/namespaces/kube-system/pods/yurt-hub-" + testNode: func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			_ = json.NewEncoder(w).Encode(pod)
+		},
+		"/api/v1/namespaces/kube-system/configmaps/yurt-static-set-yurt-hub": func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			_ = json.NewEncoder(w).Encode(cm)
+		},
+		"/openyurt.io/v1/namespaces/kube-system/pods/yurt-hub-" + testNode + "/upgrade": func(w http.ResponseWriter, r *http.Request) {
+			if r.Method != http.MethodPost {
+				http.Error(w, "method", http.StatusMethodNotAllowed)
+				return
+			}
+			o.upgrades.Add(1)
+			f.write(constants.YurthubManifest, o.newYAML)
+			if !o.broken {
+				o.started.Store(true)
+			}
+			fmt.Fprint(w, `"Start updating pod kube-system/yurt-hub-edge-1"`)
+		},
+	}
+	return o
+}
+
+// run runs yurtadm upgrade yurthub -o json as root.
+func (o *otaNode) run(t *testing.T, args ...string) (upgradeResult, int, string) {
+	t.Helper()
+	f := o.f
+	dp := f.deps()
+	real := "crictl --runtime-endpoint unix://" + f.h.FS.Path(socketPath) + " "
+	f.sc.Funcs = map[string]func() hosttest.Answer{real + "ps -a -o json": func() hosttest.Answer {
+		ps := []map[string]any{}
+		for _, c := range f.containers {
+			ps = append(ps, c.psJSON())
+		}
+		if o.started.Load() {
+			ps = append(ps, container{id: "hub0000000000000002", name: "yurt-hub", pod: "kube-system/yurt-hub-edge-1", state: stateRunning, attempt: 0}.psJSON())
+		}
+		return hosttest.Answer{Out: mustJSON(map[string]any{"containers": ps})}
+	}}
+	f.sc.Answers[real+"inspecti -q "+newHubImage] = o.imagePull
+	if o.imagePull.Err != nil {
+		f.sc.Answers[real+"pull "+newHubImage] = hosttest.Answer{Out: "pull failed: no route to registry", Err: fmt.Errorf("exit status 1")}
+	}
+	var out, errOut bytes.Buffer
+	cmd := newUpgradeCommand(cmdutil.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}, dp, func() int { return 0 })
+	cmd.SetArgs(append([]string{"yurthub", "--host-root", f.h.FS.Root, "-o", "json", "--wait", "1s"}, args...))
+	cmd.SilenceUsage, cmd.SilenceErrors = true, true
+	err := cmd.Execute()
+	var res upgradeResult
+	if out.Len() > 0 {
+		if jerr := json.Unmarshal(out.Bytes(), &res); jerr != nil {
+			t.Fatalf("not JSON: %v\n%s", jerr, out.String())
+		}
+	}
+	msg := errOut.String()
+	if err != nil {
+		msg += err.Error() + " | " + cmdutil.Hint(err)
+	}
+	return res, cmdutil.ExitCode(err), msg
+}
+
+func TestUpgradeYurthub(t *testing.T) {
+	healthPoll = 10 * time.Millisecond
+	t.Run("pending: yurthub upgrades itself, the old manifest is kept", func(t *testing.T) {
+		o := newOTANode(t, true)
+		old, _ := o.f.h.FS.ReadFile(constants.YurthubManifest)
+		res, code, msg := o.run(t)
+		if code != 0 || !res.Upgraded || res.RolledBack {
+			t.Fatalf("exit %d, %+v: %s", code, res, msg)
+		}
+		if res.From != "docker.io/openyurt/yurthub:v1.7.0" || res.To != newHubImage || o.upgrades.Load() != 1 {
+			t.Errorf("from %s to %s, %d upgrade requests", res.From, res.To, o.upgrades.Load())
+		}
+		if b, _ := o.f.h.FS.ReadFile(upgradeBackup); !bytes.Equal(b, old) {
+			t.Errorf("%s does not hold the replaced manifest", upgradeBackup)
+		}
+		if st, err := o.f.h.FS.Stat(upgradeBackup); err != nil || st.Mode().Perm() != 0o600 {
+			t.Errorf("%s: %v, mode %v; want 0600", upgradeBackup, err, st.Mode().Perm())
+		}
+	})
+	t.Run("not pending: nothing asked, nothing written", func(t *testing.T) {
+		o := newOTANode(t, false)
+		before := hosttest.Tree(t, o.f.h)
+		res, code, msg := o.run(t)
+		if code != 0 || res.Pending || res.Upgraded || !strings.Contains(res.Message, "up to date") {
+			t.Fatalf("exit %d, %+v: %s", code, res, msg)
+		}
+		assertUnchanged(t, o.f, before)
+		if o.upgrades.Load() != 0 {
+			t.Error("yurthub was asked to upgrade")
+		}
+	})
+	t.Run("dry run names the target and changes nothing", func(t *testing.T) {
+		o := newOTANode(t, true)
+		before := hosttest.Tree(t, o.f.h)
+		res, code, msg := o.run(t, "--dry-run")
+		if code != 0 || !res.Pending || !strings.Contains(res.Message, "would upgrade yurthub on edge-1 from docker.io/openyurt/yurthub:v1.7.0 to "+newHubImage) {
+			t.Fatalf("exit %d, %+v: %s", code, res, msg)
+		}
+		assertUnchanged(t, o.f, before)
+		if o.upgrades.Load() != 0 {
+			t.Error("yurthub was asked to upgrade")
+		}
+	})
+	t.Run("the new image cannot be had: refused before anything changes", func(t *testing.T) {
+		o := newOTANode(t, true)
+		o.imagePull = hosttest.Answer{Err: fmt.Errorf("exit status 1")}
+		before := hosttest.Tree(t, o.f.h)
+		_, code, msg := o.run(t)
+		if code != cmdutil.ExitPreflight || !strings.Contains(msg, newHubImage) || !strings.Contains(msg, "images import") {
+			t.Fatalf("exit %d: %s; want %d naming the image and how to load it", code, msg, cmdutil.ExitPreflight)
+		}
+		assertUnchanged(t, o.f, before)
+	})
+	t.Run("the new yurthub never comes up: the old manifest is put back", func(t *testing.T) {
+		o := newOTANode(t, true)
+		o.broken = true
+		old, _ := o.f.h.FS.ReadFile(constants.YurthubManifest)
+		res, code, msg := o.run(t)
+		if code != cmdutil.ExitTimeout || !res.RolledBack || !strings.Contains(msg, "--yurthub-image docker.io/openyurt/yurthub:v1.7.0") {
+			t.Fatalf("exit %d, %+v: %s; want %d, rolled back, with the command to set the image back", code, res, msg, cmdutil.ExitTimeout)
+		}
+		if b, _ := o.f.h.FS.ReadFile(constants.YurthubManifest); !bytes.Equal(b, old) {
+			t.Error("the old manifest is not back")
+		}
+	})
+	t.Run("yurthub down: refused", func(t *testing.T) {
+		o := newOTANode(t, true)
+		o.f.healthz = nil
+		_, code, msg := o.run(t)
+		if code != cmdutil.ExitPreflight || !strings.Contains(msg, "yurtadm doctor") {
+			t.Fatalf("exit %d: %s", code, msg)
+		}
+	})
+}
