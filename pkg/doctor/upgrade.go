@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"strings"
@@ -21,19 +20,28 @@ import (
 	"github.com/yurtadm/yurtadm/pkg/constants"
 	"github.com/yurtadm/yurtadm/pkg/kube"
 	"github.com/yurtadm/yurtadm/pkg/version"
+	"github.com/yurtadm/yurtadm/pkg/yurthub"
+	"github.com/yurtadm/yurtadm/templates"
 )
 
 // `yurtadm upgrade yurthub` applies, on this node, the yurthub upgrade the
 // cluster's YurtStaticSet asks for with the OTA strategy (yurtctl
 // convert's default): yurt-manager marks the node's yurt-hub mirror pod
-// PodNeedUpgrade when the YurtStaticSet's template changes, and yurthub
-// itself rewrites its static pod manifest when asked on
-// POST 127.0.0.1:10267/openyurt.io/v1/namespaces/<ns>/pods/<pod>/upgrade.
-// The command checks that an upgrade is pending and that the new image is
-// in the runtime, keeps the manifest it replaces, asks yurthub, and waits
-// until the new yurthub is healthy and ready. If it is not within
-// --timeout, the kept manifest is put back (kubelet runs the old yurthub
-// again) and the operator is told how to roll the YurtStaticSet back.
+// PodNeedUpgrade when the YurtStaticSet's template changes. yurthub's own
+// OTA endpoint (POST 127.0.0.1:10267/openyurt.io/v1/namespaces/<ns>/pods/
+// <pod>/upgrade) copies the ConfigMap's manifest verbatim, and the
+// template OpenYurt's v1.7.0 chart renders carries one cluster-wide
+// --nodepool-name, empty by default: yurthub v1.7.0 then exits at start
+// ("validate options: node-pool-name is empty", measured on the harness).
+// So the command renders the new template for this node the way join
+// does (templates.RenderFromStaticSet: the node's server address, working
+// mode, namespace, pool and bootstrap file from its current manifest, and
+// its own flags the template does not set), keeps the manifest it
+// replaces, writes the new one, and waits until the new yurthub is healthy
+// and ready and its mirror pod carries the template's hash (the
+// YurtStaticSet counts the node as upgraded). If not within --wait, the
+// kept manifest is put back (kubelet runs the old yurthub again) and the
+// operator is told how to roll the YurtStaticSet back.
 
 const (
 	// podNeedUpgrade is the mirror pod condition yurt-manager's
@@ -88,15 +96,22 @@ it. This command asks for it on this node, and checks what happens:
      the YurtStaticSet wants is in the container runtime (pulled if it can
      be; an air-gapped node loads it with 'ctr -n k8s.io images import');
   2. the current manifest is kept in ` + upgradeBackup + `;
-  3. yurthub is asked to upgrade itself (POST 127.0.0.1:10267/openyurt.io/
-     v1/namespaces/<ns>/pods/<pod>/upgrade): it writes the new manifest and
-     kubelet starts the new yurthub;
-  4. the command waits until the new yurthub answers healthz and readyz.
+  3. the YurtStaticSet's manifest is rendered for this node as join does
+     (its server address, working mode, namespace, pool and bootstrap file,
+     and its own flags the template does not set) and written; kubelet
+     starts the new yurthub;
+  4. the command waits until the new yurthub answers healthz and readyz
+     and its mirror pod carries the template's hash.
+
+yurthub's own OTA endpoint is not used: it copies the template verbatim,
+and the template of OpenYurt v1.7.0's chart has an empty --nodepool-name,
+which yurthub v1.7.0 refuses to start with.
 
 If the new yurthub is not healthy within --wait, the kept manifest is put
 back, kubelet runs the old yurthub again, and the command exits 4 saying how
-to set the YurtStaticSet's image back. It needs the cloud: yurthub refuses
-the upgrade while the node is cut off.`,
+to set the YurtStaticSet's image back. It reads the mirror pod and the
+YurtStaticSet's ConfigMap through yurthub, so run it with the cloud
+reachable.`,
 		Example: `  # Is an upgrade pending, and to what?
   sudo yurtadm upgrade yurthub --dry-run
 
@@ -217,6 +232,13 @@ func runUpgrade(ctx context.Context, s cmdutil.IOStreams, o *options, dp deps, d
 	if err := d.h.FS.WriteFileAtomic(upgradeBackup, old, 0o600); err != nil {
 		return finish(fmt.Errorf("keep the current manifest: %w", err))
 	}
+	newManifest, kept, err := renderForNode(cm, m)
+	if err != nil {
+		return finish(cmdutil.WithHint(err, cmdutil.ExitError, "nothing was changed; check the YurtStaticSet's template ('kubectl -n "+ns+" get yss "+m.pod.Name+" -o yaml')"))
+	}
+	for _, k := range kept {
+		log.Logf("upgrade", "kept this node's %s, which the YurtStaticSet's template does not set", k)
+	}
 	start := time.Now()
 	oldIDs := map[string]bool{}
 	if all, err := d.containers(); err == nil {
@@ -224,11 +246,13 @@ func runUpgrade(ctx context.Context, s cmdutil.IOStreams, o *options, dp deps, d
 			oldIDs[c.ID] = true
 		}
 	}
-	if err := d.askUpgrade(ns, res.Pod); err != nil {
-		return finish(cmdutil.WithHint(err, cmdutil.ExitError, "nothing was changed; 'yurtadm doctor' and yurthub's log say more"))
+	if err := d.h.FS.WriteFileAtomic(constants.YurthubManifest, newManifest, 0o600); err != nil {
+		return finish(cmdutil.WithHint(fmt.Errorf("write %s: %w", constants.YurthubManifest, err), cmdutil.ExitError,
+			"the old manifest is unchanged or in "+upgradeBackup))
 	}
-	log.Logf("upgrade", "yurthub accepted the upgrade; waiting up to %s for yurthub %s", wait, res.To)
-	if d.waitUpgraded(ctx, res.To, oldIDs, wait) {
+	hash := cm.Annotations[staticPodHashAnnotation]
+	log.Logf("upgrade", "wrote %s for %s; waiting up to %s for the new yurthub", constants.YurthubManifest, res.To, wait)
+	if d.waitUpgraded(ctx, cl, ns, res.Pod, res.To, hash, oldIDs, wait) {
 		res.Upgraded, res.TookMillis = true, time.Since(start).Milliseconds()
 		res.Message = fmt.Sprintf("yurthub on %s runs %s, healthy and ready (%s); the replaced manifest is kept in %s",
 			res.Node, res.To, time.Since(start).Round(100*time.Millisecond), upgradeBackup)
@@ -299,50 +323,112 @@ func (d *doctor) ensureImage(image string, dryRun bool) error {
 	return nil
 }
 
-// askUpgrade posts yurthub's OTA upgrade request for the mirror pod.
-func (d *doctor) askUpgrade(ns, pod string) error {
-	ctx, cancel := d.timeout()
-	defer cancel()
-	url := fmt.Sprintf("%s/openyurt.io/v1/namespaces/%s/pods/%s/upgrade", d.dp.serveURL, ns, pod)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := d.dp.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("POST %s: %v", url, unwrapURLError(err))
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("yurthub refused the upgrade: POST %s: HTTP %d %s", url, resp.StatusCode, strings.TrimSpace(string(b)))
-	}
-	return nil
-}
-
 // waitUpgraded waits until a yurt-hub container that was not there before
-// runs image and yurthub answers healthz and readyz.
-func (d *doctor) waitUpgraded(ctx context.Context, image string, oldIDs map[string]bool, wait time.Duration) bool {
+// runs (the manifest naming image), yurthub answers healthz and readyz,
+// and the mirror pod carries the template's hash (when it has one).
+func (d *doctor) waitUpgraded(ctx context.Context, cl kube.Interface, ns, pod, image, hash string, oldIDs map[string]bool, wait time.Duration) bool {
 	deadline := time.Now().Add(wait)
 	for time.Now().Before(deadline) {
 		d.once = map[string]*sync.Once{} // read everything again
-		if m, err := d.yurthubManifest(); err == nil && m != nil && m.container.Image == image {
-			if all, err := d.containers(); err == nil {
-				for _, c := range hubContainers(all) {
-					if !oldIDs[c.ID] && c.State == stateRunning {
-						h := d.get(d.dp.serveURL+"/v1/healthz", 1024)
-						r := d.get(d.dp.serveURL+"/v1/readyz", 1024)
-						if h.err == nil && h.status == http.StatusOK && r.err == nil && r.status == http.StatusOK {
-							return true
-						}
-					}
-				}
-			}
+		if d.newHubServing(image, oldIDs) && d.mirrorHash(cl, ns, pod) == hash {
+			return true
 		}
 		select {
 		case <-ctx.Done():
 			return false
 		case <-time.After(healthPoll):
+		}
+	}
+	return false
+}
+
+// newHubServing tells whether the manifest names image and a new yurt-hub
+// container runs and answers healthz and readyz.
+func (d *doctor) newHubServing(image string, oldIDs map[string]bool) bool {
+	m, err := d.yurthubManifest()
+	if err != nil || m == nil || m.container.Image != image {
+		return false
+	}
+	all, err := d.containers()
+	if err != nil {
+		return false
+	}
+	for _, c := range hubContainers(all) {
+		if !oldIDs[c.ID] && c.State == stateRunning {
+			h := d.get(d.dp.serveURL+"/v1/healthz", 1024)
+			r := d.get(d.dp.serveURL+"/v1/readyz", 1024)
+			return h.err == nil && h.status == http.StatusOK && r.err == nil && r.status == http.StatusOK
+		}
+	}
+	return false
+}
+
+// mirrorHash is the static-pod hash on the mirror pod, "" when unknown.
+func (d *doctor) mirrorHash(cl kube.Interface, ns, pod string) string {
+	ctx, cancel := d.timeout()
+	defer cancel()
+	p, err := cl.CoreV1().Pods(ns).Get(ctx, pod, metav1.GetOptions{})
+	if err != nil {
+		return "?"
+	}
+	return p.Annotations[staticPodHashAnnotation]
+}
+
+// staticPodHashAnnotation is where the YurtStaticSet controller keeps the
+// template's hash, on its ConfigMap and on each static pod.
+const staticPodHashAnnotation = "openyurt.io/static-pod-hash"
+
+// nodeOwnedFlags are yurthub's flags whose values are this node's, not the
+// template's: join sets them per node.
+var nodeOwnedFlags = []string{"--server-addr", "--working-mode", "--namespace", "--nodepool-name", "--bootstrap-file"}
+
+// renderForNode renders the YurtStaticSet's manifest (the ConfigMap's one
+// entry) for this node: the node-owned flags from the current manifest,
+// and the current manifest's other flags the template does not set (the
+// operator's --yurthub-extra-arg at join), which it reports.
+func renderForNode(cm *corev1.ConfigMap, cur *hubManifest) ([]byte, []string, error) {
+	var data string
+	for _, v := range cm.Data {
+		data = v
+	}
+	var tmpl corev1.Pod
+	if err := yaml.Unmarshal([]byte(data), &tmpl); err != nil {
+		return nil, nil, fmt.Errorf("ConfigMap %s/%s: %w", cm.Namespace, cm.Name, err)
+	}
+	var tmplCmd []string
+	for _, c := range tmpl.Spec.Containers {
+		if c.Name == constants.YurthubContainerName {
+			tmplCmd = c.Command
+		}
+	}
+	var args, kept []string
+	for _, a := range cur.container.Command[1:] {
+		name, _, _ := strings.Cut(a, "=")
+		if !strings.HasPrefix(name, "--") {
+			continue
+		}
+		owned := false
+		for _, f := range nodeOwnedFlags {
+			owned = owned || f == name
+		}
+		_, inTemplate := yurthub.ArgValue(tmplCmd, name)
+		switch {
+		case owned:
+			args = append(args, a)
+		case !inTemplate && !hasBareFlag(tmplCmd, name):
+			args = append(args, a)
+			kept = append(kept, a)
+		}
+	}
+	out, err := templates.RenderFromStaticSet(templates.FromStaticSet{Manifest: []byte(data), Args: args})
+	return out, kept, err
+}
+
+// hasBareFlag tells whether cmd has name without a value ("--flag").
+func hasBareFlag(cmd []string, name string) bool {
+	for _, a := range cmd {
+		if a == name {
+			return true
 		}
 	}
 	return false

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,58 +21,59 @@ import (
 const newHubImage = "docker.io/openyurt/yurthub:v1.7.1"
 
 // otaNode makes the fixture a node whose YurtStaticSet asks for
-// newHubImage: the mirror pod (pending sets PodNeedUpgrade), the
-// YurtStaticSet's ConfigMap, and yurthub's upgrade endpoint, which, as
-// yurthub does, writes the new manifest; kubelet then "starts" a new
-// yurt-hub container (newStarts) unless the image is broken.
+// newHubImage: the mirror pod (pending sets PodNeedUpgrade) and the
+// YurtStaticSet's ConfigMap, with the chart's empty --nodepool-name and a
+// template hash. When the manifest names newHubImage, kubelet "starts" a
+// new yurt-hub container and the mirror pod carries the new hash, unless
+// the image is broken.
 type otaNode struct {
 	f         *fixture
-	upgrades  atomic.Int32
-	started   atomic.Bool
 	broken    bool
 	newYAML   string
 	imagePull hosttest.Answer
 }
 
+const newHash = "759d9f855f"
+
+func (o *otaNode) running() bool {
+	b, _ := o.f.h.FS.ReadFile(constants.YurthubManifest)
+	return !o.broken && strings.Contains(string(b), newHubImage)
+}
+
 func newOTANode(t *testing.T, pending bool) *otaNode {
 	f := newFixture(t)
+	// The node was joined with an extra flag the template lacks.
+	f.manifest(constants.YurthubBootstrapModeKCE, "--enable-dummy-if=false")
 	o := &otaNode{f: f}
 	b, err := templates.RenderYurthub(templates.Yurthub{Image: newHubImage, Namespace: "kube-system",
-		ServerAddr: testServer, NodePoolName: "edge", WorkingMode: "edge", BootstrapMode: constants.YurthubBootstrapModeKCE, Verbosity: 2})
+		ServerAddr: "https://cluster-wide:6443", NodePoolName: "placeholder", WorkingMode: "edge", BootstrapMode: constants.YurthubBootstrapModeKCE, Verbosity: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
-	o.newYAML = string(b)
+	o.newYAML = strings.Replace(string(b), "--nodepool-name=placeholder", "--nodepool-name=", 1)
+	o.newYAML = strings.Replace(o.newYAML, "annotations:\n", "annotations:\n    "+staticPodHashAnnotation+": "+newHash+"\n", 1)
 	status := corev1.ConditionFalse
 	if pending {
 		status = corev1.ConditionTrue
 	}
-	pod := corev1.Pod{TypeMeta: metav1.TypeMeta{Kind: "Pod", APIVersion: "v1"},
-		ObjectMeta: metav1.ObjectMeta{Name: "yurt-hub-" + testNode, Namespace: "kube-system"},
-		Status:     corev1.PodStatus{Conditions: []corev1.PodCondition{{Type: podNeedUpgrade, Status: status}}}}
 	cm := corev1.ConfigMap{TypeMeta: metav1.TypeMeta{Kind: "ConfigMap", APIVersion: "v1"},
-		ObjectMeta: metav1.ObjectMeta{Name: "yurt-static-set-yurt-hub", Namespace: "kube-system"},
+		ObjectMeta: metav1.ObjectMeta{Name: "yurt-static-set-yurt-hub", Namespace: "kube-system", Annotations: map[string]string{staticPodHashAnnotation: newHash}},
 		Data:       map[string]string{"yurthub": o.newYAML}}
 	f.handlers = map[string]http.HandlerFunc{
 		"/api/v1/namespaces/kube-system/pods/yurt-hub-" + testNode: func(w http.ResponseWriter, _ *http.Request) {
+			hash := "75bf5bdf5c"
+			if o.running() {
+				hash = newHash
+			}
+			pod := corev1.Pod{TypeMeta: metav1.TypeMeta{Kind: "Pod", APIVersion: "v1"},
+				ObjectMeta: metav1.ObjectMeta{Name: "yurt-hub-" + testNode, Namespace: "kube-system", Annotations: map[string]string{staticPodHashAnnotation: hash}},
+				Status:     corev1.PodStatus{Conditions: []corev1.PodCondition{{Type: podNeedUpgrade, Status: status}}}}
 			w.Header().Set("Content-Type", "application/json")
 			_ = json.NewEncoder(w).Encode(pod)
 		},
 		"/api/v1/namespaces/kube-system/configmaps/yurt-static-set-yurt-hub": func(w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Content-Type", "application/json")
 			_ = json.NewEncoder(w).Encode(cm)
-		},
-		"/openyurt.io/v1/namespaces/kube-system/pods/yurt-hub-" + testNode + "/upgrade": func(w http.ResponseWriter, r *http.Request) {
-			if r.Method != http.MethodPost {
-				http.Error(w, "method", http.StatusMethodNotAllowed)
-				return
-			}
-			o.upgrades.Add(1)
-			f.write(constants.YurthubManifest, o.newYAML)
-			if !o.broken {
-				o.started.Store(true)
-			}
-			fmt.Fprint(w, `"Start updating pod kube-system/yurt-hub-edge-1"`)
 		},
 	}
 	return o
@@ -90,7 +90,7 @@ func (o *otaNode) run(t *testing.T, args ...string) (upgradeResult, int, string)
 		for _, c := range f.containers {
 			ps = append(ps, c.psJSON())
 		}
-		if o.started.Load() {
+		if o.running() {
 			ps = append(ps, container{id: "hub0000000000000002", name: "yurt-hub", pod: "kube-system/yurt-hub-edge-1", state: stateRunning, attempt: 0}.psJSON())
 		}
 		return hosttest.Answer{Out: mustJSON(map[string]any{"containers": ps})}
@@ -126,8 +126,25 @@ func TestUpgradeYurthub(t *testing.T) {
 		if code != 0 || !res.Upgraded || res.RolledBack {
 			t.Fatalf("exit %d, %+v: %s", code, res, msg)
 		}
-		if res.From != "docker.io/openyurt/yurthub:v1.7.0" || res.To != newHubImage || o.upgrades.Load() != 1 {
-			t.Errorf("from %s to %s, %d upgrade requests", res.From, res.To, o.upgrades.Load())
+		if res.From != "docker.io/openyurt/yurthub:v1.7.0" || res.To != newHubImage {
+			t.Errorf("from %s to %s", res.From, res.To)
+		}
+		// The template for this node: its own server, pool and extra
+		// flag, the template's image and hash.
+		m, err := parseManifest(must(o.f.h.FS.ReadFile(constants.YurthubManifest)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for flag, want := range map[string]string{"server-addr": testServer, "nodepool-name": "edge", "enable-dummy-if": "false", "working-mode": "edge"} {
+			if got := m.arg(flag, "<unset>"); got != want {
+				t.Errorf("new manifest --%s=%s, want %s", flag, got, want)
+			}
+		}
+		if m.container.Image != newHubImage || m.pod.Annotations[staticPodHashAnnotation] != newHash {
+			t.Errorf("new manifest: image %s, hash %q", m.container.Image, m.pod.Annotations[staticPodHashAnnotation])
+		}
+		if !strings.Contains(msg, "kept this node's --enable-dummy-if=false") {
+			t.Errorf("the kept flag is not reported: %s", msg)
 		}
 		if b, _ := o.f.h.FS.ReadFile(upgradeBackup); !bytes.Equal(b, old) {
 			t.Errorf("%s does not hold the replaced manifest", upgradeBackup)
@@ -144,9 +161,6 @@ func TestUpgradeYurthub(t *testing.T) {
 			t.Fatalf("exit %d, %+v: %s", code, res, msg)
 		}
 		assertUnchanged(t, o.f, before)
-		if o.upgrades.Load() != 0 {
-			t.Error("yurthub was asked to upgrade")
-		}
 	})
 	t.Run("dry run names the target and changes nothing", func(t *testing.T) {
 		o := newOTANode(t, true)
@@ -156,9 +170,6 @@ func TestUpgradeYurthub(t *testing.T) {
 			t.Fatalf("exit %d, %+v: %s", code, res, msg)
 		}
 		assertUnchanged(t, o.f, before)
-		if o.upgrades.Load() != 0 {
-			t.Error("yurthub was asked to upgrade")
-		}
 	})
 	t.Run("the new image cannot be had: refused before anything changes", func(t *testing.T) {
 		o := newOTANode(t, true)
@@ -190,4 +201,11 @@ func TestUpgradeYurthub(t *testing.T) {
 			t.Fatalf("exit %d: %s", code, msg)
 		}
 	})
+}
+
+func must(b []byte, err error) []byte {
+	if err != nil {
+		panic(err)
+	}
+	return b
 }

@@ -704,6 +704,16 @@ func (c *Cluster) Delete(ctx context.Context) error {
 		}
 		n.removeCgroups()
 	}
+	// A node's host-side veth goes with its network namespace; one whose
+	// namespace outlived a killed run would make the next boot fail
+	// ("Failed to add new veth interfaces (vb-<node>:host0): File exists").
+	for _, n := range nodes {
+		if veth := "vb-" + n.Name; exists("/sys/class/net/" + veth) {
+			if out, err := exec.Command("ip", "link", "del", veth).CombinedOutput(); err != nil {
+				errs = append(errs, fmt.Errorf("ip link del %s: %v: %s", veth, err, out))
+			}
+		}
+	}
 	br := c.Config.Bridge()
 	if _, err := os.Stat("/sys/class/net/" + br); err == nil {
 		if out, err := exec.Command("ip", "link", "del", br).CombinedOutput(); err != nil {
@@ -746,6 +756,9 @@ func (c *Cluster) Leftovers() []string {
 		if n.nspawnPID() != 0 {
 			left = append(left, "node "+n.Name+" running")
 		}
+		if exists("/sys/class/net/vb-" + n.Name) {
+			left = append(left, "veth vb-"+n.Name)
+		}
 		if dirs, err := n.cgroupDirs(); err == nil {
 			for _, d := range dirs {
 				if _, err := os.Stat(d); err == nil {
@@ -758,4 +771,9 @@ func (c *Cluster) Leftovers() []string {
 		left = append(left, c.Dir)
 	}
 	return left
+}
+
+func exists(p string) bool {
+	_, err := os.Lstat(p)
+	return err == nil
 }
