@@ -28,6 +28,7 @@ import (
 type CloudClient interface {
 	ServerVersion(ctx context.Context) (*apiversion.Info, error)
 	CertificatesV1() kube.CertificatesV1Interface
+	CoreV1() kube.CoreV1Interface
 	ListMeta(ctx context.Context, group, version, resource, namespace, fieldSelector string) ([]kube.ObjectMeta, error)
 }
 

@@ -72,6 +72,8 @@ type deps struct {
 	newCloud func(*rest.Config) (CloudClient, error)
 	now      func() time.Time
 	hostname func() (string, error)
+	// statfs reports a filesystem's available and total bytes.
+	statfs func(path string) (avail, total uint64, err error)
 }
 
 func realDeps() deps {
@@ -85,6 +87,7 @@ func realDeps() deps {
 		newCloud: newCloudClient,
 		now:      time.Now,
 		hostname: os.Hostname,
+		statfs:   statfs,
 	}
 }
 
@@ -108,6 +111,8 @@ reports each as ok, warn, fail or skip, with the evidence it saw and the fix:
   pki         yurthub's certificates: present, not expired, issued by this
               cluster's CA (/etc/kubernetes/pki/ca.crt), days left
   csr         yurthub's certificate request Pending or never created
+  upgrade     an upgrade of yurthub its YurtStaticSet asks for, pending here
+              ('yurtadm upgrade yurthub')
   metrics     requests in flight (a list without its watch is stuck) and
               the clients that pull the most traffic through yurthub
   cache       /etc/kubernetes/cache/<component> of the cached components,
@@ -115,6 +120,7 @@ reports each as ok, warn, fail or skip, with the evidence it saw and the fix:
               and, with the cloud reachable, cached objects the cloud no
               longer has (stale after an outage; 'yurtadm cache repair')
   pods        containers whose KUBERNETES_SERVICE_HOST/PORT bypass yurthub
+  disk        free space where kubelet, yurthub and the runtime write
   host        the host checks of 'yurtadm preflight' that matter after a join
 
 Doctor changes nothing and works with the cloud unreachable: the checks
@@ -218,12 +224,14 @@ func checks() []check {
 		{CheckYurthubCerts, (*doctor).checkCertificates},
 		{CheckCloud, (*doctor).checkCloud},
 		{CheckYurthubCSR, (*doctor).checkCSR},
+		{CheckYurthubUpgrade, (*doctor).checkYurthubUpgrade},
 		{CheckInFlight, (*doctor).checkInFlight},
 		{CheckTraffic, (*doctor).checkTraffic},
 		{CheckCacheComponents, (*doctor).checkCacheComponents},
 		{CheckCacheKubeService, (*doctor).checkCacheKubeService},
 		{CheckCacheStale, (*doctor).checkCacheStale},
 		{CheckPodsBypass, (*doctor).checkPods},
+		{CheckDiskSpace, (*doctor).checkDiskSpace},
 	}
 }
 

@@ -142,6 +142,8 @@ type fixture struct {
 	cloudErr   error // newCloud fails: the API server is unreachable
 	cloudHosts []string
 	listErrs   map[string]error
+	// statfs, when set, answers the disk-space check.
+	statfs func(string) (uint64, uint64, error)
 	// handlers are more paths the fake yurthub answers.
 	handlers map[string]http.HandlerFunc
 }
@@ -381,6 +383,12 @@ func (f *fixture) deps() deps {
 		},
 		now:      func() time.Time { return f.now },
 		hostname: func() (string, error) { return testNode, nil },
+		statfs: func(p string) (uint64, uint64, error) {
+			if f.statfs != nil {
+				return f.statfs(p)
+			}
+			return 20 << 30, 64 << 30, nil
+		},
 	}
 }
 
@@ -425,6 +433,8 @@ func (c fakeCloud) ListMeta(_ context.Context, group, version, resource, namespa
 	}
 	return out, nil
 }
+
+func (c fakeCloud) CoreV1() kube.CoreV1Interface { return kubetest.Wrap(c.cs).CoreV1() }
 
 func (c fakeCloud) CertificatesV1() kube.CertificatesV1Interface {
 	return kubetest.Wrap(c.cs).CertificatesV1()

@@ -333,3 +333,38 @@ func TestNoSymlinkBelow(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckDiskSpace(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		avail  map[string]uint64 // by host path suffix; others 20 GiB
+		status Status
+		words  string
+	}{
+		{name: "room", status: StatusOK, words: "enough free space"},
+		{name: "kubelet's disk full", avail: map[string]uint64{"/var/lib/kubelet": 4096}, status: StatusFail, words: "no space left on /var/lib/kubelet"},
+		{name: "cache disk low", avail: map[string]uint64{"/etc/kubernetes": 100 << 20}, status: StatusWarn, words: "little space left on /etc/kubernetes"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			for _, d := range []string{"/var/lib/kubelet", "/etc/kubernetes", "/var/lib/yurthub", "/var/lib/containerd"} {
+				if err := f.h.FS.MkdirAll(d, 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			f.statfs = func(p string) (uint64, uint64, error) {
+				for suffix, a := range tc.avail {
+					if strings.HasSuffix(p, suffix) {
+						return a, 64 << 30, nil
+					}
+				}
+				return 20 << 30, 64 << 30, nil
+			}
+			rep, _, _ := f.run()
+			c, _ := rep.finding(CheckDiskSpace)
+			if c.Status != tc.status || !strings.Contains(c.Summary, tc.words) {
+				t.Errorf("disk-space = %s %q %q, want %s naming %q", c.Status, c.Summary, c.Evidence, tc.status, tc.words)
+			}
+		})
+	}
+}

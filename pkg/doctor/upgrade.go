@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/yaml"
@@ -432,4 +433,51 @@ func hasBareFlag(cmd []string, name string) bool {
 		}
 	}
 	return false
+}
+
+// CheckYurthubUpgrade is the doctor check that compares the node's yurthub
+// with its YurtStaticSet.
+const CheckYurthubUpgrade = "yurthub-upgrade"
+
+func (d *doctor) checkYurthubUpgrade() Finding {
+	const name = CheckYurthubUpgrade
+	m, err := d.yurthubManifest()
+	if err != nil || m == nil {
+		return skip(name, "no yurthub manifest to compare with its YurtStaticSet")
+	}
+	cl, _, err := d.cloud()
+	if err != nil {
+		return skip(name, "the YurtStaticSet is read from the cloud, which cannot be reached")
+	}
+	ns := m.pod.Namespace
+	if ns == "" {
+		ns = "kube-system"
+	}
+	ctx, cancel := d.timeout()
+	defer cancel()
+	cmName := yssConfigMapPrefix + m.pod.Name
+	cm, err := cl.CoreV1().ConfigMaps(ns).Get(ctx, cmName, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		return ok(name, "the cluster has no YurtStaticSet "+m.pod.Name+": this node's yurthub ("+m.container.Image+") is its own to upgrade",
+			"ConfigMap "+ns+"/"+cmName+" not found")
+	case err != nil:
+		return skip(name, "cannot read the YurtStaticSet's template", err.Error())
+	}
+	want, err := manifestImage(cm)
+	if err != nil {
+		return warn(name, "the YurtStaticSet's template cannot be read", "see 'kubectl -n "+ns+" get yss "+m.pod.Name+" -o yaml'", err.Error())
+	}
+	pod := m.pod.Name + "-" + d.nodeName()
+	p, err := cl.CoreV1().Pods(ns).Get(ctx, pod, metav1.GetOptions{})
+	if err != nil {
+		return skip(name, "cannot read the mirror pod "+ns+"/"+pod, err.Error())
+	}
+	ev := []string{fmt.Sprintf("this node runs %s; YurtStaticSet %s/%s asks for %s (template hash %s, the pod's %s)",
+		m.container.Image, ns, m.pod.Name, want, cm.Annotations[staticPodHashAnnotation], p.Annotations[staticPodHashAnnotation])}
+	if needsUpgrade(p) {
+		return warn(name, "an upgrade of yurthub to "+want+" is pending on this node (PodNeedUpgrade)",
+			"apply it with 'sudo yurtadm upgrade yurthub' (docs/upgrade.md)", ev...)
+	}
+	return ok(name, "yurthub is what its YurtStaticSet asks for", ev...)
 }

@@ -11,6 +11,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/yurtadm/yurtadm/pkg/cmdutil"
 	"github.com/yurtadm/yurtadm/pkg/constants"
@@ -208,4 +209,47 @@ func must(b []byte, err error) []byte {
 		panic(err)
 	}
 	return b
+}
+
+func TestCheckYurthubUpgrade(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		cm      bool
+		pending bool
+		status  Status
+		words   string
+	}{
+		{name: "no YurtStaticSet", status: StatusOK, words: "no YurtStaticSet yurt-hub"},
+		{name: "up to date", cm: true, status: StatusOK, words: "what its YurtStaticSet asks for"},
+		{name: "pending", cm: true, pending: true, status: StatusWarn, words: "upgrade of yurthub to " + newHubImage + " is pending"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			if tc.cm {
+				o := newOTANode(t, tc.pending)
+				f = o.f
+				cond := corev1.ConditionFalse
+				if tc.pending {
+					cond = corev1.ConditionTrue
+				}
+				for _, obj := range []runtime.Object{
+					&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "yurt-static-set-yurt-hub", Namespace: "kube-system"}, Data: map[string]string{"yurthub": o.newYAML}},
+					&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "yurt-hub-" + testNode, Namespace: "kube-system"},
+						Status: corev1.PodStatus{Conditions: []corev1.PodCondition{{Type: podNeedUpgrade, Status: cond}}}},
+				} {
+					if err := f.cloud.Tracker().Add(obj); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			rep, _, _ := f.run()
+			c, _ := rep.finding(CheckYurthubUpgrade)
+			if c.Status != tc.status || !strings.Contains(c.Summary, tc.words) {
+				t.Errorf("yurthub-upgrade = %s %q, want %s naming %q", c.Status, c.Summary, tc.status, tc.words)
+			}
+			if tc.pending && !strings.Contains(c.Fix, "yurtadm upgrade yurthub") {
+				t.Errorf("fix %q does not name the command", c.Fix)
+			}
+		})
+	}
 }

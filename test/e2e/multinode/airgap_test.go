@@ -44,6 +44,14 @@ func TestAirGappedJoin(t *testing.T) {
 	measure(t, "yurtadm images save: %d bytes (yurthub and pause) in %s", len(b), r.Took.Round(100*time.Millisecond))
 
 	defer func() {
+		// crictl rmi removed the image with every tag (the harness's
+		// second yurthub tag too): load the harness's tarball again, so
+		// the node has what the harness gave it.
+		if r, err := n.Run(context.Background(), "ctr", "-n", "k8s.io", "images", "import", "/usr/local/share/ynode-images/common/yurthub.tar"); err != nil || r.ExitCode != 0 {
+			t.Errorf("re-import the harness's yurthub image: %v\n%s", err, r)
+		}
+	}()
+	defer func() {
 		// Leave the node joined, with its image, as the other scenarios expect.
 		if nodeReadyStatus(context.Background(), n.Name) != "True" {
 			_, _ = n.Run(context.Background(), "ctr", "-n", "k8s.io", "images", "import", "/root/yurtadm-images.tar")

@@ -120,7 +120,23 @@ func TestJoinKilledAtEachPhase(t *testing.T) {
 				continue
 			}
 			killed++
-			t.Logf("killed yurtadm join with SIGKILL as phase %s started", phase)
+			// A half-joined node is not healthy, and doctor says why.
+			r, err := n.Run(ctx, "yurtadm", "doctor", "--skip", "host", "-o", "json")
+			var rep struct {
+				Findings []struct{ Name, Status, Summary string } `json:"findings"`
+			}
+			first := ""
+			if err == nil && json.Unmarshal([]byte(r.Stdout), &rep) == nil {
+				for _, f := range rep.Findings {
+					if f.Status == "fail" && first == "" {
+						first = f.Name + ": " + f.Summary
+					}
+				}
+			}
+			if r.ExitCode != 6 || first == "" {
+				t.Errorf("doctor on a join killed at %s: exit %d, first failure %q; want 6 naming what is missing", phase, r.ExitCode, first)
+			}
+			t.Logf("killed yurtadm join with SIGKILL as phase %s started; doctor: %s", phase, first)
 		case err := <-done:
 			mu.Lock()
 			t.Logf("join ended (%v) before phase %s printed anything; its output:\n%s", err, phase, strings.Join(seen, "\n"))
@@ -245,6 +261,9 @@ func TestJoinOnAFullDisk(t *testing.T) {
 		if _, err := n.Output(ctx, "test", "!", "-e", p); err != nil {
 			t.Errorf("the failed join left %s", p)
 		}
+	}
+	if got := doctorFindings(ctx, n)["disk-space"]; !strings.HasPrefix(got, "fail") || !strings.Contains(got, "/var/lib/kubelet") {
+		t.Errorf("doctor's disk-space on the full disk: %q; want a fail naming /var/lib/kubelet", got)
 	}
 	if ls, _ := n.Output(ctx, "ls", "-A", "/var/lib/kubelet"); strings.TrimSpace(ls) != ".fill" {
 		t.Errorf("the failed join left in /var/lib/kubelet: %q", ls)

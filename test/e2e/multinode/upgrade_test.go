@@ -58,8 +58,13 @@ func TestYurthubUpgradeOTA(t *testing.T) {
 		t.Fatal(err)
 	}
 	measure(t, "yurtctl convert phase control-plane --yurthub-image %s (Helm upgrade in place): %s", cluster.YurthubNextImage, r.Took.Round(time.Second))
-	for _, n := range nodes {
+	for i, n := range nodes {
 		pending := waitPending(ctx, t, c, n, cluster.YurthubNextImage)
+		if i == 0 {
+			if got := doctorFindings(ctx, n)["yurthub-upgrade"]; !strings.HasPrefix(got, "warn") || !strings.Contains(got, cluster.YurthubNextImage) {
+				t.Errorf("%s: doctor's yurthub-upgrade with an upgrade pending: %q", n.Name, got)
+			}
+		}
 		out, r := upgrade(n, cluster.YurthubNextImage, "--dry-run")
 		if r.ExitCode != 0 || !out.Pending || out.To != cluster.YurthubNextImage {
 			t.Fatalf("%s: dry run: exit %d, %+v\n%s", n.Name, r.ExitCode, out, r)
@@ -83,6 +88,9 @@ func TestYurthubUpgradeOTA(t *testing.T) {
 	for _, n := range nodes {
 		if out, r := upgrade(n, cluster.YurthubNextImage); r.ExitCode != 0 || out.Pending {
 			t.Errorf("%s: a second upgrade: exit %d, %+v", n.Name, r.ExitCode, out)
+		}
+		if got := doctorFindings(ctx, n)["yurthub-upgrade"]; !strings.HasPrefix(got, "ok") {
+			t.Errorf("%s: doctor's yurthub-upgrade after the upgrade: %q", n.Name, got)
 		}
 	}
 
