@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -133,8 +134,15 @@ func TestJoinKilledAtEachPhase(t *testing.T) {
 					}
 				}
 			}
-			if r.ExitCode != 6 || first == "" {
+			// Killed once kubelet runs through yurthub (kubelet-yurthub,
+			// wait-ready), the node works: doctor may rightly find it
+			// healthy. Before that, something is missing and doctor says so.
+			late := phase == "kubelet-yurthub" || phase == "wait-ready"
+			if !late && (r.ExitCode != 6 || first == "") || late && r.ExitCode != 0 && r.ExitCode != 6 {
 				t.Errorf("doctor on a join killed at %s: exit %d, first failure %q; want 6 naming what is missing", phase, r.ExitCode, first)
+			}
+			if first == "" {
+				first = fmt.Sprintf("exit %d, nothing fails (kubelet already runs through yurthub)", r.ExitCode)
 			}
 			t.Logf("killed yurtadm join with SIGKILL as phase %s started; doctor: %s", phase, first)
 		case err := <-done:
