@@ -309,11 +309,10 @@ func (d *doctor) collectRuntime(b *bundle) {
 // crictlCombined is crictl with both streams (crictl logs writes the
 // container's stderr to its own), its config-file complaint dropped.
 func (d *doctor) crictlCombined(args ...string) ([]byte, error) {
-	ep, err := d.criEndpoint()
+	real, err := d.runtimeEndpoint()
 	if err != nil {
 		return nil, err
 	}
-	real := "unix://" + d.h.FS.Path(strings.TrimPrefix(ep, "unix://"))
 	out, err := d.command("crictl", append([]string{"--runtime-endpoint", real}, args...)...)
 	if err != nil {
 		return nil, fmt.Errorf("crictl %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))

@@ -280,19 +280,28 @@ func (d *doctor) criEndpoint() (string, error) {
 	return cri.Detect(d.h.FS)
 }
 
+// runtimeEndpoint is the runtime's endpoint as this process reaches it:
+// its socket below the root.
+func (d *doctor) runtimeEndpoint() (string, error) {
+	ep, err := d.criEndpoint()
+	if err != nil {
+		return "", err
+	}
+	return cri.Endpoint(d.h.FS.Path(cri.SocketPath(ep))), nil
+}
+
 // crictl runs crictl against the runtime (its socket as this process sees
 // it, below the root) and returns stdout.
 func (d *doctor) crictl(args ...string) ([]byte, error) {
 	if _, err := d.h.Exec.LookPath("crictl"); err != nil {
 		return nil, errCrictlMissing
 	}
-	ep, err := d.criEndpoint()
+	real, err := d.runtimeEndpoint()
 	if err != nil {
 		return nil, err
 	}
 	ctx, cancel := d.timeout()
 	defer cancel()
-	real := cri.Endpoint(d.h.FS.Path(cri.SocketPath(ep)))
 	out, err := d.h.Exec.CommandContext(ctx, "crictl", append([]string{"--runtime-endpoint", real}, args...)...).Output()
 	if err != nil {
 		if ctx.Err() != nil {

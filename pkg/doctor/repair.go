@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net/http"
 	"os"
 	"path"
 	"path/filepath"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/yurtadm/yurtadm/pkg/cmdutil"
 	"github.com/yurtadm/yurtadm/pkg/constants"
+	"github.com/yurtadm/yurtadm/pkg/yurthub"
 )
 
 // `yurtadm cache repair` removes the cache entries doctor's cache-stale
@@ -249,23 +249,12 @@ func (d *doctor) stopYurthub(log cmdutil.IOStreams) error {
 	return nil
 }
 
-// waitHealthy polls yurthub's healthz until it answers OK.
+// waitHealthy polls yurthub's healthz, for up to wait, until it answers OK.
 func (d *doctor) waitHealthy(ctx context.Context, wait time.Duration) bool {
-	deadline := time.Now().Add(wait)
-	for {
-		p := d.get(d.dp.serveURL+"/v1/healthz", 1024)
-		if p.err == nil && p.status == http.StatusOK {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		select {
-		case <-ctx.Done():
-			return false
-		case <-time.After(healthPoll):
-		}
-	}
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	_, err := yurthub.WaitHealthy(ctx, d.dp.http, d.dp.serveURL+"/v1/healthz", healthPoll)
+	return err == nil
 }
 
 // healthPoll is how often waitHealthy asks.

@@ -312,11 +312,10 @@ func (d *doctor) ensureImage(image string, dryRun bool) error {
 	}
 	ctx, cancel := context.WithTimeout(d.ctx, 5*time.Minute)
 	defer cancel()
-	ep, err := d.criEndpoint()
+	real, err := d.runtimeEndpoint()
 	if err != nil {
 		return err
 	}
-	real := "unix://" + d.h.FS.Path(strings.TrimPrefix(ep, "unix://"))
 	if out, err := d.h.Exec.CommandContext(ctx, "crictl", "--runtime-endpoint", real, "pull", image).CombinedOutput(); err != nil {
 		return cmdutil.WithHint(fmt.Errorf("the new yurthub image %s is not in the runtime and cannot be pulled: %v: %s", image, err, strings.TrimSpace(string(out))),
 			cmdutil.ExitPreflight, "load it first (an archive from 'yurtadm images save' on a connected machine: 'ctr -n k8s.io images import <file>'); nothing was changed")
@@ -364,7 +363,8 @@ func (d *doctor) newHubServing(image string, oldIDs map[string]bool) bool {
 	return false
 }
 
-// mirrorHash is the static-pod hash on the mirror pod, "" when unknown.
+// mirrorHash is the static-pod hash on the mirror pod; "?" when the pod
+// cannot be read, so that it never equals a template without a hash.
 func (d *doctor) mirrorHash(cl kube.Interface, ns, pod string) string {
 	ctx, cancel := d.timeout()
 	defer cancel()

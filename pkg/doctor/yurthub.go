@@ -249,13 +249,12 @@ func (d *doctor) logTail(id string, n int) []string {
 	if _, err := d.h.Exec.LookPath("crictl"); err != nil {
 		return nil
 	}
-	ep, err := d.criEndpoint()
+	real, err := d.runtimeEndpoint()
 	if err != nil {
 		return nil
 	}
 	ctx, cancel := d.timeout()
 	defer cancel()
-	real := "unix://" + d.h.FS.Path(strings.TrimPrefix(ep, "unix://"))
 	out, _ := d.h.Exec.CommandContext(ctx, "crictl", "--runtime-endpoint", real, "logs", "--tail", strconv.Itoa(n), id).CombinedOutput()
 	var lines []string
 	for _, l := range strings.Split(strings.TrimRight(string(out), "\n"), "\n") {
