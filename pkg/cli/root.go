@@ -4,6 +4,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -82,7 +83,27 @@ before it joins again.`,
 		newVersionCommand(s),
 		newDocsCommand(root),
 	)
+	usageArgs(root)
 	return root
+}
+
+// usageArgs makes a refused argument a usage error (exit 2, with a hint)
+// on every command: cobra's own checks, such as cobra.NoArgs, return
+// plain errors (`unknown command "x" for "yurtadm reset"`), which exit 1.
+func usageArgs(c *cobra.Command) {
+	if check := c.Args; check != nil {
+		c.Args = func(cmd *cobra.Command, args []string) error {
+			err := check(cmd, args)
+			var ce *cmdutil.Error
+			if err != nil && !errors.As(err, &ce) {
+				return cmdutil.Usagef("see '"+cmd.CommandPath()+" --help'", "%v", err)
+			}
+			return err
+		}
+	}
+	for _, sub := range c.Commands() {
+		usageArgs(sub)
+	}
 }
 
 // Run executes the command line args (args[0] is the program name) and

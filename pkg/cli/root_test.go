@@ -59,6 +59,30 @@ func TestNamesAndErrors(t *testing.T) {
 	}
 }
 
+// TestArgumentsAreUsageErrors: a command that takes no arguments (or a
+// phase that does not exist) refuses one with exit 2 and a hint, like
+// every other bad input; cobra.NoArgs alone exited 1 without a hint.
+func TestArgumentsAreUsageErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{"yurtadm", "version", "extra"},
+		{"yurtadm", "docs", "extra"},
+		{"yurtadm", "reset", "extra"},
+		{"yurtadm", "reset", "phase", "remove-files", "extra"},
+		{"yurtadm", "token", "renew", "extra"},
+		{"yurtadm", "images", "list", "extra"},
+		{"yurtadm", "cache", "extra"},
+		{"yurtadm", "upgrade", "extra"},
+		{"yurtctl", "convert", "extra"},
+		{"yurtctl", "revert", "extra"},
+		{"yurtctl", "convert", "node", "extra"},
+	} {
+		code, out, errOut := run(args...)
+		if code != cmdutil.ExitUsage || !strings.Contains(errOut, `"extra"`) || !strings.Contains(errOut, "\nhint: ") {
+			t.Errorf("%q: exit %d (want %d), output %q %q", args, code, cmdutil.ExitUsage, out, errOut)
+		}
+	}
+}
+
 // TestDocsAreCurrent regenerates the CLI reference and compares it with
 // docs/cli: a changed flag or command without `make docs` fails here.
 func TestDocsAreCurrent(t *testing.T) {

@@ -57,6 +57,8 @@ type options struct {
 	// cached objects to it.
 	collect      string
 	collectCache bool
+	// collectGiven is set when --collect was given, empty included.
+	collectGiven bool
 }
 
 // deps are the seams NewCommand fills with the real machine and tests
@@ -158,6 +160,7 @@ lists every entry, what was left out and why. Each part is bounded (logs
 			if ctx == nil {
 				ctx = context.Background()
 			}
+			o.collectGiven = c.Flags().Changed(flagCollect)
 			return run(ctx, s, o, dp)
 		},
 	}
@@ -311,16 +314,20 @@ func validate(o *options) (map[string]bool, error) {
 		return nil, cmdutil.Usagef("pass an existing directory", "--%s %q is not a directory", flagHostRoot, o.hostRoot)
 	}
 	if o.kubeconfig != "" {
-		if _, err := os.Stat(o.kubeconfig); err != nil {
+		if st, err := os.Stat(o.kubeconfig); err != nil {
 			return nil, cmdutil.Usagef("pass a readable kubeconfig file", "--%s: %v", flagKubeconfig, err)
+		} else if st.IsDir() {
+			return nil, cmdutil.Usagef("pass a readable kubeconfig file", "--%s %q is a directory", flagKubeconfig, o.kubeconfig)
 		}
 	}
 	if o.kubeletLog != "" {
-		if _, err := os.Stat(o.kubeletLog); err != nil {
+		if st, err := os.Stat(o.kubeletLog); err != nil {
 			return nil, cmdutil.Usagef("pass the file kubelet logs to", "--%s: %v", flagKubeletLog, err)
+		} else if st.IsDir() {
+			return nil, cmdutil.Usagef("pass the file kubelet logs to", "--%s %q is a directory", flagKubeletLog, o.kubeletLog)
 		}
 	}
-	if o.collect != "" {
+	if o.collect != "" || o.collectGiven {
 		if err := validateBundlePath(o.collect); err != nil {
 			return nil, err
 		}

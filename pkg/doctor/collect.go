@@ -484,6 +484,19 @@ func validateBundlePath(p string) error {
 	if _, err := os.Lstat(p); err == nil {
 		return cmdutil.Usagef("remove it or choose another name", "--%s %q already exists; doctor does not overwrite it", flagCollect, p)
 	}
+	// The bundle is written last: a directory doctor cannot create its
+	// temporary file in is refused now, not once every check has run.
+	tmp, err := os.CreateTemp(dir, ".yurtadm-doctor-*.tmp")
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return cmdutil.Usagef("pass a file in a directory you can write, e.g. --"+flagCollect+" /tmp/yurtadm-doctor.tar.gz",
+			"--%s %q: cannot write in %s: %v", flagCollect, p, dir, err)
+	}
+	_ = tmp.Close()
+	_ = os.Remove(tmp.Name())
 	return nil
 }
 

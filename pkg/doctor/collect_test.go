@@ -11,6 +11,7 @@ import (
 	"encoding/pem"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -219,6 +220,7 @@ func TestCollectBadInput(t *testing.T) {
 		{"the file exists", []string{"--collect", existing}, "already exists"},
 		{"a dangling symlink", []string{"--collect", link}, "already exists"},
 		{"--collect-cache alone", []string{"--collect-cache"}, "needs --collect"},
+		{"an empty --collect", []string{"--collect", ""}, "must end in .tar.gz"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t)
@@ -244,6 +246,39 @@ func TestCollectBadInput(t *testing.T) {
 				t.Errorf("%s holds %d entries, want the 2 planted", dir, len(entries))
 			}
 		})
+	}
+}
+
+// TestCollectRefusesADirectoryItCannotWriteIn: the bundle is written
+// last, so a directory doctor cannot write in is a usage error before
+// any check runs, not a failure once all have.
+func TestCollectRefusesADirectoryItCannotWriteIn(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "read-only")
+	if err := os.Mkdir(dir, 0o555); err != nil {
+		t.Fatal(err)
+	}
+	if os.Geteuid() == 0 {
+		// root writes in a 0555 directory; nobody creates files in /proc.
+		if runtime.GOOS != "linux" {
+			t.Skip("needs a directory root cannot write in")
+		}
+		dir = "/proc"
+	}
+	f := newFixture(t)
+	collectAnswers(f)
+	var out, errOut bytes.Buffer
+	cmd := newCommand(cmdutil.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}, f.deps())
+	cmd.SetArgs([]string{"--host-root", f.h.FS.Root, "--collect", filepath.Join(dir, "b.tar.gz")})
+	cmd.SilenceUsage, cmd.SilenceErrors = true, true
+	err := cmd.Execute()
+	if code := cmdutil.ExitCode(err); code != cmdutil.ExitUsage || !strings.Contains(err.Error(), "cannot write in "+dir) {
+		t.Fatalf("exit %d, %v: want %d naming the directory", code, err, cmdutil.ExitUsage)
+	}
+	if len(f.sc.Ran) != 0 || out.Len() != 0 {
+		t.Errorf("doctor ran %q and printed %q before refusing its flags", f.sc.Ran, out.String())
+	}
+	if entries, _ := filepath.Glob(filepath.Join(dir, ".yurtadm-doctor-*")); len(entries) != 0 {
+		t.Errorf("left %v behind", entries)
 	}
 }
 

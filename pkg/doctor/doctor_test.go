@@ -273,6 +273,14 @@ func TestFindings(t *testing.T) {
 					container{id: "old0000000000000001", name: "web", pod: "shop/web-0", state: stateExited,
 						env: map[string]string{"KUBERNETES_SERVICE_HOST": "10.96.0.1", "KUBERNETES_SERVICE_PORT": "443"}})
 			}},
+		{name: "no yurthub manifest: the address pods should get is unknown", check: CheckPodsBypass, status: StatusSkip,
+			summary: "without yurthub's manifest (see the yurthub-manifest check)",
+			break_: func(f *fixture) {
+				// The pods got yurthub's proxy address of a manifest with
+				// the dummy interface off; the manifest is gone since.
+				f.containers[1].env["KUBERNETES_SERVICE_HOST"], f.containers[1].env["KUBERNETES_SERVICE_PORT"] = "127.0.0.1", "10268"
+				f.remove(constants.YurthubManifest)
+			}},
 		{name: "no crictl", check: CheckPodsBypass, status: StatusSkip, summary: "cannot read the container runtime",
 			break_: func(f *fixture) { delete(f.sc.Path, "crictl") }},
 		{name: "host: crictl missing", check: HostPrefix + "FileExisting-crictl", status: StatusFail, summary: "crictl not found in system path", fix: "cri-tools",
@@ -382,6 +390,8 @@ func TestFlags(t *testing.T) {
 		{"bad cri socket", []string{"--cri-socket", "tcp://x"}, cmdutil.ExitUsage, "only unix sockets"},
 		{"bad node name", []string{"--node-name", "Edge_1"}, cmdutil.ExitUsage, "upper-case"},
 		{"missing kubeconfig", []string{"--kubeconfig", "/nonexistent/kubeconfig"}, cmdutil.ExitUsage, "--kubeconfig"},
+		{"kubeconfig is a directory", []string{"--kubeconfig", os.TempDir()}, cmdutil.ExitUsage, "is a directory"},
+		{"kubelet log is a directory", []string{"--kubelet-log", os.TempDir()}, cmdutil.ExitUsage, "is a directory"},
 		{"argument", []string{"now"}, cmdutil.ExitUsage, "unexpected argument"},
 	}
 	for _, tc := range tests {

@@ -39,7 +39,16 @@ func (d *doctor) checkPods() Finding {
 	if err != nil {
 		return skip(name, "cannot inspect the containers", err.Error())
 	}
-	m, _ := d.yurthubManifest()
+	m, err := d.yurthubManifest()
+	if m == nil {
+		// The address kubelet gives pods follows yurthub's flags: with no
+		// manifest to read them from, every pod would look wrong.
+		why := constants.YurthubManifest + " is missing"
+		if err != nil {
+			why = err.Error()
+		}
+		return skip(name, "the address pods should get is unknown without yurthub's manifest (see the "+CheckYurthubManifest+" check)", why)
+	}
 	wantIP, wantPort := m.serviceAddress()
 	var bad []string
 	pods := map[string]bool{}

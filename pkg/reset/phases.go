@@ -26,6 +26,7 @@ const (
 	SubphaseYurthubPKI      = "yurthub-pki"
 	SubphaseYurthub         = "yurthub"
 	SubphaseCache           = "cache"
+	SubphaseYurthubLogs     = "yurthub-logs"
 	SubphaseKubelet         = "kubelet"
 	SubphaseKubeletDropIn   = "kubelet-dropin"
 	SubphaseJoinFiles       = "join-files"
@@ -71,6 +72,7 @@ func phases() []workflow.Phase {
 				sub(SubphaseYurthubPKI, "Remove yurthub's certificates in /var/lib/yurthub/pki", runRemoveYurthubPKI),
 				sub(SubphaseYurthub, "Remove yurthub's bootstrap kubeconfig and /var/lib/yurthub (with autonomy data)", runRemoveYurthubDir),
 				sub(SubphaseCache, "Remove yurthub's cache in /etc/kubernetes/cache", runRemoveCache),
+				sub(SubphaseYurthubLogs, "Remove the yurthub static pod's logs in /var/log/pods (kubelet would count them as restarts of the next join's yurthub)", runRemoveYurthubLogs),
 				sub(SubphaseKubelet, "Remove kubelet's kubeconfigs, config, flags, certificates and the rest of /var/lib/kubelet", runRemoveKubeletFiles),
 				sub(SubphaseKubeletDropIn, "Remove the kubelet drop-in 10-kubeadm.conf if yurtadm join wrote it", runRemoveDropIn),
 				sub(SubphaseJoinFiles, "Remove other files yurtadm join recorded and the directories it created, if empty", runRemoveJoinFiles),

@@ -826,7 +826,7 @@ func TestPhaseNames(t *testing.T) {
 	for _, want := range []string{
 		"preflight", "stop-kubelet", "remove-containers", "unmount", "remove-files",
 		"remove-files/yurthub-manifest", "remove-files/yurthub-pki", "remove-files/yurthub",
-		"remove-files/cache", "remove-files/kubelet", "remove-files/kubelet-dropin",
+		"remove-files/cache", "remove-files/yurthub-logs", "remove-files/kubelet", "remove-files/kubelet-dropin",
 		"remove-files/join-files", "remove-files/openyurt", "reload-init-system",
 	} {
 		if !slices.Contains(got, want) {
@@ -928,4 +928,72 @@ func TestResetDoesNotDeleteThroughSymlinksWhatIsNotOurs(t *testing.T) {
 			t.Error("/etc/pki/ca.crt removed through /var/lib/yurthub -> /etc")
 		}
 	})
+}
+
+func TestResetRemovesOnlyYurthubsPodLogs(t *testing.T) {
+	const uid = "e592e53c40e9cb5eba9ce889bbc61c8d"
+	hub := "/var/log/pods/kube-system_yurt-hub-edge-1_" + uid
+	hubCloud := "/var/log/pods/kube-system_yurt-hub-cloud-edge-1_0123456789abcdef0123456789abcdef"
+	kept := []string{
+		"/var/log/pods/kube-system_kube-proxy-x7k2p_054fedf1-5813-419a-a8cc-38188e4ca080/kube-proxy/0.log",
+		"/var/log/pods/kube-system_yurt-hub-edge-1-lookalike_054fedf1-5813-419a-a8cc-38188e4ca080/web/0.log", // an API pod: dashed UID
+		"/var/log/pods/default_yurt-hub-edge-1_" + uid + "/yurt-hub/0.log",                                   // not kube-system
+		"/opt/elsewhere/yurt-hub/0.log",
+	}
+	for _, dryRun := range []bool{false, true} {
+		t.Run(fmt.Sprintf("dry-run=%v", dryRun), func(t *testing.T) {
+			e := newEnv(t)
+			plantJoined(t, e, plant{state: stateJSON(false)})
+			for _, f := range append([]string{hub + "/yurt-hub/1.log", hub + "/yurt-hub/7.log", hubCloud + "/yurt-hub/0.log"}, kept...) {
+				hosttest.WriteFile(t, e.h, f, "log")
+			}
+			link := func(target, name string) {
+				if err := os.Symlink(target, e.h.FS.Path(name)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := e.h.FS.MkdirAll("/var/log/containers", 0o755); err != nil {
+				t.Fatal(err)
+			}
+			link(hub+"/yurt-hub/7.log", "/var/log/containers/yurt-hub-edge-1_kube-system_yurt-hub-8f6c.log")
+			link(kept[0], "/var/log/containers/kube-proxy-x7k2p_kube-system_kube-proxy-1a2b.log")
+			// A link named like a yurthub log directory, into what is not ours.
+			link("/opt/elsewhere", "/var/log/pods/kube-system_yurt-hub-edge-2_"+uid)
+			args := []string{"--force", "-o", "json"}
+			if dryRun {
+				args = append(args, "--dry-run")
+			}
+			if err := e.run(args...); err != nil {
+				t.Fatalf("reset: %v\n%s", err, e.errOut.String())
+			}
+			gone := []string{hub, hubCloud, "/var/log/containers/yurt-hub-edge-1_kube-system_yurt-hub-8f6c.log"}
+			for _, p := range gone {
+				if e.exists(p) == !dryRun {
+					t.Errorf("%s exists = %v after reset (dry run %v)", p, e.exists(p), dryRun)
+				}
+			}
+			for _, p := range append(kept, "/var/log/containers/kube-proxy-x7k2p_kube-system_kube-proxy-1a2b.log",
+				"/var/log/pods/kube-system_yurt-hub-edge-2_"+uid, "/opt/elsewhere/yurt-hub/0.log") {
+				if !e.exists(p) {
+					t.Errorf("%s was removed: not yurthub's pod log", p)
+				}
+			}
+			st := findStep(t, e.report(), PhaseRemoveFiles+"/"+SubphaseYurthubLogs, "remove "+hub)
+			if want := map[bool]status{false: statusDone, true: statusPlanned}[dryRun]; st.Status != want {
+				t.Errorf("step %+v, want %s", st, want)
+			}
+		})
+	}
+}
+
+func TestResetWithoutPodLogs(t *testing.T) {
+	e := newEnv(t)
+	plantJoined(t, e, plant{state: stateJSON(false)})
+	if err := e.run("--force", "-o", "json"); err != nil {
+		t.Fatal(err)
+	}
+	st := findStep(t, e.report(), PhaseRemoveFiles+"/"+SubphaseYurthubLogs, "remove yurthub's pod logs")
+	if st.Status != statusSkipped || !strings.Contains(st.Detail, "does not exist") {
+		t.Errorf("step %+v, want skipped: /var/log/pods does not exist", st)
+	}
 }

@@ -204,6 +204,9 @@ func readToken(s cmdutil.IOStreams, o *options, dp deps) (string, error) {
 			return "", cmdutil.Usagef("pass a readable file holding the token", "--%s: %v", flagTokenFile, err)
 		}
 		defer f.Close()
+		if st, err := f.Stat(); err == nil && st.IsDir() {
+			return "", cmdutil.Usagef("pass a readable file holding the token", "--%s %q is a directory", flagTokenFile, o.tokenFile)
+		}
 		return firstLine(f)
 	case dp.readSecret != nil:
 		t, err := dp.readSecret("Bootstrap token: ")

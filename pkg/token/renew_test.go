@@ -224,6 +224,7 @@ func TestRenewRefusedBeforeSending(t *testing.T) {
 		{"no token, no terminal", constants.YurthubBootstrapModeToken, "", nil, cmdutil.ExitUsage, "no token given"},
 		{"two sources", constants.YurthubBootstrapModeToken, "", []string{"--token", newToken, "--token-file", "-"}, cmdutil.ExitUsage, "mutually exclusive"},
 		{"missing file", constants.YurthubBootstrapModeToken, "", []string{"--token-file", "/nonexistent/token"}, cmdutil.ExitUsage, "--token-file"},
+		{"file is a directory", constants.YurthubBootstrapModeToken, "", []string{"--token-file", os.TempDir()}, cmdutil.ExitUsage, "is a directory"},
 		{"bad output", constants.YurthubBootstrapModeToken, "", []string{"--token", newToken, "-o", "yaml"}, cmdutil.ExitUsage, "unknown output format"},
 		{"bad timeout", constants.YurthubBootstrapModeToken, "", []string{"--token", newToken, "--timeout", "-1s"}, cmdutil.ExitUsage, "not positive"},
 		{"kubeletcertificate mode", constants.YurthubBootstrapModeKCE, "", []string{"--token", newToken}, cmdutil.ExitError, "ignores bootstrap tokens"},

@@ -225,12 +225,13 @@ func (r *Runner) BindToCommand(cmd *cobra.Command) {
 	phaseCmd := &cobra.Command{
 		Use:   "phase",
 		Short: fmt.Sprintf("Use this command to invoke single phase of the %q workflow", cmd.Name()),
-		Args:  cobra.NoArgs,
+		Args:  unknownPhase(r.phases),
 		RunE: func(c *cobra.Command, _ []string) error {
 			_ = c.Help()
 			return errSubcommandRequired
 		},
 	}
+	phaseCmd.FParseErrWhitelist.UnknownFlags = true
 	cmd.AddCommand(phaseCmd)
 	r.addSubcommands(cmd, phaseCmd, r.phases, "")
 
@@ -240,6 +241,23 @@ func (r *Runner) BindToCommand(cmd *cobra.Command) {
 	}
 	cmd.Long = fmt.Sprintf("%s\n\n%s\n", long, r.Help(cmd.Use))
 	cmd.Flags().StringSliceVar(&r.Options.SkipPhases, "skip-phases", nil, "List of phases to be skipped")
+}
+
+// unknownPhase refuses an argument of `phase`, or of a phase with
+// subphases, as a usage error that names it and the phases of list.
+// Unknown flags are let through to it (FParseErrWhitelist), so that
+// `reset phase bogus -f` names "bogus", not -f, which no phase parent has.
+func unknownPhase(list []Phase) cobra.PositionalArgs {
+	return func(c *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return nil
+		}
+		var names []string
+		for _, p := range list {
+			names = append(names, strings.ToLower(p.Name))
+		}
+		return cmdutil.Usagef("the phases are: "+strings.Join(names, ", "), "unknown phase %q for '%s'", args[0], c.CommandPath())
+	}
 }
 
 func (r *Runner) addSubcommands(root, parent *cobra.Command, list []Phase, parentPath string) {
@@ -269,7 +287,8 @@ func (r *Runner) addSubcommands(root, parent *cobra.Command, list []Phase, paren
 		}
 		inherit(root.Flags(), sub.Flags(), p.InheritFlags)
 		if len(p.Phases) > 0 {
-			sub.Args = cobra.NoArgs
+			sub.Args = unknownPhase(p.Phases)
+			sub.FParseErrWhitelist.UnknownFlags = true
 		} else {
 			sub.Args = root.Args
 		}

@@ -150,6 +150,35 @@ func TestPhaseWithSubphasesOrNoneNeedsASubcommand(t *testing.T) {
 	}
 }
 
+// TestUnknownPhaseSubcommandIsAUsageErrorNamingIt: `demo phase bogus`
+// and `demo phase b bogus`, with flags or not, name the phase and the
+// phases there are (cobra.NoArgs said `unknown command`, exit 1, or
+// named the flag).
+func TestUnknownPhaseSubcommandIsAUsageErrorNamingIt(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		err  string
+		hint string
+	}{
+		{[]string{"phase", "bogus"}, `unknown phase "bogus" for 'demo phase'`, "the phases are: a, b, c"},
+		{[]string{"phase", "bogus", "--name", "x", "--frob"}, `unknown phase "bogus" for 'demo phase'`, "the phases are: a, b, c"},
+		{[]string{"phase", "b", "bogus", "--name", "x"}, `unknown phase "bogus" for 'demo phase b'`, "the phases are: all, x, y"},
+	} {
+		f := newFixture(t, "")
+		err := f.run(tc.args...)
+		if cmdutil.ExitCode(err) != cmdutil.ExitUsage || err == nil || err.Error() != tc.err || cmdutil.Hint(err) != tc.hint {
+			t.Errorf("%v: err %v (exit %d, hint %q), want %q, hint %q", tc.args, err, cmdutil.ExitCode(err), cmdutil.Hint(err), tc.err, tc.hint)
+		}
+		if len(f.ran) != 0 {
+			t.Errorf("%v ran %v", tc.args, f.ran)
+		}
+	}
+	f := newFixture(t, "")
+	if err := f.run("phase", "a", "--frob"); err == nil || !strings.Contains(err.Error(), "unknown flag: --frob") {
+		t.Errorf("a phase must still refuse an unknown flag: %v", err)
+	}
+}
+
 func TestPhaseInheritsOnlyTheFlagsItNames(t *testing.T) {
 	f := newFixture(t, "")
 	if err := f.run("phase", "a", "--name", "edge-1"); err != nil {

@@ -31,6 +31,21 @@ func (n *Node) dir(parts ...string) string {
 // Merged is the node's root file system as mounted on the host.
 func (n *Node) Merged() string { return n.dir("merged") }
 
+// HostPath is where the node's path p (absolute, inside the node) is on
+// the host: below a directory bound into the node (/var/lib/kubelet,
+// /var/lib/containerd) it is in that directory, elsewhere in Merged. A
+// symlink in p resolves against the host's root, not the node's: read
+// links with os.Readlink, never follow them.
+func (n *Node) HostPath(p string) string {
+	p = filepath.Clean("/" + p)
+	for _, b := range []string{"/var/lib/kubelet", "/var/lib/containerd"} {
+		if p == b || strings.HasPrefix(p, b+"/") {
+			return filepath.Join(n.dir(filepath.Base(b)), strings.TrimPrefix(p, b))
+		}
+	}
+	return filepath.Join(n.Merged(), p)
+}
+
 // mount lays the overlay: the node's upper dir over the layers and the base.
 func (n *Node) mount() error {
 	for _, d := range []string{"upper", "work", "merged", "containerd", "kubelet", "log"} {

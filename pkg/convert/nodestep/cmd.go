@@ -72,6 +72,9 @@ func NewCommand(action string, s cmdutil.IOStreams, mkEnv EnvFunc) *cobra.Comman
 			if o.NodeName == "" {
 				o.NodeName = os.Getenv("NODE_NAME")
 			}
+			if err := cmdutil.ValidateHostRoot(FlagHostRoot, root); err != nil {
+				return err
+			}
 			if err := o.validate(action); err != nil {
 				return err
 			}
@@ -116,6 +119,9 @@ func (o Options) validate(action string) error {
 		return cmdutil.Usagef("pass a positive --"+FlagTimeout, "invalid --%s %s", FlagTimeout, o.Timeout)
 	}
 	if action == ActionConvert {
+		if errs := validation.IsDNS1123Label(o.Namespace); len(errs) > 0 {
+			return cmdutil.Usagef("pass a valid --"+FlagNamespace, "invalid namespace %q: %s", o.Namespace, strings.Join(errs, "; "))
+		}
 		if err := yurthub.ValidateImage(o.YurthubImage); err != nil {
 			return cmdutil.Usagef("pass an image reference like "+version.DefaultYurthubImage, "invalid --%s: %v", FlagYurthubImage, err)
 		}

@@ -49,6 +49,19 @@ func faultNode(ctx context.Context, t *testing.T, c *cluster.Cluster, n *cluster
 	}
 }
 
+// cleanEdge2 starts a scenario on edge2 reset to a clean, unjoined node
+// (faultNode), with a context of d; edge2 is joined again when the
+// scenario ends, as the other scenarios expect it.
+func cleanEdge2(t *testing.T, d time.Duration) (*cluster.Cluster, *cluster.Node, context.Context) {
+	t.Helper()
+	c := need(t)
+	n := node(t, edge2Name)
+	ctx := timeout(t, d)
+	t.Cleanup(func() { rejoinAtEnd(t, c, n) })
+	faultNode(ctx, t, c, n, "the scenario before")
+	return c, n, ctx
+}
+
 // rejoinAtEnd leaves n joined, as the other scenarios expect it.
 func rejoinAtEnd(t *testing.T, c *cluster.Cluster, n *cluster.Node) {
 	ctx := context.Background()
@@ -70,11 +83,7 @@ func rejoinAtEnd(t *testing.T, c *cluster.Cluster, n *cluster.Node) {
 // systemd; `yurtadm reset` then leaves a clean node each time, and the
 // node joins at the end.
 func TestJoinKilledAtEachPhase(t *testing.T) {
-	c := need(t)
-	n := node(t, edge2Name)
-	ctx := timeout(t, 12*time.Minute)
-	defer rejoinAtEnd(t, c, n)
-	faultNode(ctx, t, c, n, "the previous scenario")
+	c, n, ctx := cleanEdge2(t, 12*time.Minute)
 
 	phases := []string{"preflight", "discovery", "images", "kubelet-files", "yurthub", "kubelet-start", "wait-yurthub", "kubelet-yurthub", "wait-ready"}
 	killed := 0
@@ -167,11 +176,7 @@ func TestJoinKilledAtEachPhase(t *testing.T) {
 // says what it waited for, undoes what it wrote; once the link is back
 // the node joins.
 func TestJoinWithTheCloudCutMidJoin(t *testing.T) {
-	c := need(t)
-	n := node(t, edge2Name)
-	ctx := timeout(t, 8*time.Minute)
-	defer rejoinAtEnd(t, c, n)
-	faultNode(ctx, t, c, n, "the previous scenario")
+	c, n, ctx := cleanEdge2(t, 8*time.Minute)
 
 	tok, hash, err := c.Token(ctx)
 	if err != nil {
@@ -239,11 +244,7 @@ func TestJoinWithTheCloudCutMidJoin(t *testing.T) {
 // fails writing kubelet's files, names the cause, and undoes what it wrote
 // elsewhere; with the space back the node joins.
 func TestJoinOnAFullDisk(t *testing.T) {
-	c := need(t)
-	n := node(t, edge2Name)
-	ctx := timeout(t, 6*time.Minute)
-	defer rejoinAtEnd(t, c, n)
-	faultNode(ctx, t, c, n, "the previous scenario")
+	c, n, ctx := cleanEdge2(t, 6*time.Minute)
 	if _, err := n.Shell(ctx, "mkdir -p /var/lib/kubelet && mount -t tmpfs -o size=64k tmpfs /var/lib/kubelet && "+
 		"(dd if=/dev/zero of=/var/lib/kubelet/.fill bs=4k 2>/dev/null || true) && df -k /var/lib/kubelet"); err != nil {
 		t.Fatal(err)

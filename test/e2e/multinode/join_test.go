@@ -88,7 +88,7 @@ func TestJoinedNodesRunUnderSystemd(t *testing.T) {
 // on that node and the pod network across nodes all work.
 func TestServicesAndDNSOnEveryNode(t *testing.T) {
 	c := need(t)
-	ctx := timeout(t, 4*time.Minute)
+	ctx := timeout(t, 8*time.Minute)
 	server := deployWeb(ctx, t, "web-dns", cloudName)
 	for _, n := range c.Nodes() {
 		if n.Role == cluster.RoleControlPlane {
@@ -98,17 +98,26 @@ func TestServicesAndDNSOnEveryNode(t *testing.T) {
 			// A Service reaches each node's kube-proxy a moment after it
 			// is made (through yurthub on edge nodes): a client that
 			// tries again a few seconds later is what real clients do.
+			// A kube-proxy whose watch failed for minutes (the crash-loop
+			// scenario before this one restarts edge2's yurthub over and
+			// over) is in client-go's reflector backoff, up to 30 s, and
+			// sees the new Service and its EndpointSlice up to a minute
+			// late: the clients keep trying for 2 minutes.
 			var out string
+			start := time.Now()
 			for attempt := 1; ; attempt++ {
 				out = tryPod(ctx, t, fmt.Sprintf("dns-from-%s-%d", n.Name, attempt), n.Name, "-get", "http://web-dns.default.svc.cluster.local:8080/")
-				if strings.HasPrefix(out, server.Name+" ") || attempt == 3 {
+				if strings.HasPrefix(out, server.Name+" ") {
+					if attempt > 1 {
+						t.Logf("from %s the Service answered at attempt %d, %s after the first", n.Name, attempt, time.Since(start).Round(time.Second))
+					}
 					break
+				}
+				if time.Since(start) > 2*time.Minute {
+					t.Fatalf("from %s the Service answered %q in %d attempts over %s, want the pod %s", n.Name, out, attempt, time.Since(start).Round(time.Second), server.Name)
 				}
 				t.Logf("attempt %d from %s: %q; trying again in 5 s", attempt, n.Name, out)
 				time.Sleep(5 * time.Second)
-			}
-			if !strings.HasPrefix(out, server.Name+" ") {
-				t.Fatalf("from %s the Service answered %q in 3 attempts, want the pod %s", n.Name, out, server.Name)
 			}
 		})
 	}
