@@ -62,6 +62,18 @@ func TestJoinedNodesRunUnderSystemd(t *testing.T) {
 			if out, err := n.Output(ctx, "ynode-web", "-get", "http://127.0.0.1:10267/v1/healthz"); err != nil || strings.TrimSpace(out) != "OK" {
 				t.Errorf("yurthub healthz: %q %v", out, err)
 			}
+			if out, err := n.Output(ctx, "ynode-web", "-get", "http://127.0.0.1:10267/v1/readyz"); err != nil {
+				t.Errorf("yurthub readyz: %q %v", out, err)
+			}
+			// kubelet's requests show in yurthub's own metrics: it really
+			// goes through yurthub, on both edge and cloud nodes.
+			if metrics, err := n.Output(ctx, "ynode-web", "-get", "http://127.0.0.1:10267/metrics"); err != nil {
+				t.Errorf("yurthub metrics: %v", err)
+			} else if series := kubeletSeries(metrics); len(series) == 0 {
+				t.Errorf("yurthub's metrics show no request from kubelet")
+			} else {
+				t.Logf("yurthub's metrics: %d series of kubelet's requests, e.g. %s", len(series), series[0])
+			}
 			wantEdge := map[string]string{cluster.RoleEdge: "true", cluster.RoleCloud: "false"}[n.Role]
 			if got := node.Labels["openyurt.io/is-edge-worker"]; got != wantEdge {
 				t.Errorf("is-edge-worker=%q, want %q", got, wantEdge)
@@ -78,6 +90,13 @@ func TestJoinedNodesRunUnderSystemd(t *testing.T) {
 			_, err = n.Output(ctx, "test", "-s", "/etc/kubernetes/cache/kubelet/nodes.v1.core/"+n.Name)
 			if cached := err == nil; cached != (n.Role == cluster.RoleEdge) {
 				t.Errorf("yurthub's cache holds kubelet's Node: %v, want %v", cached, n.Role == cluster.RoleEdge)
+			}
+			if n.Role == cluster.RoleEdge {
+				// and the pods, services and its lease: more than the Node.
+				out, _ := n.Shell(ctx, "find /etc/kubernetes/cache/kubelet -type f | wc -l")
+				if files := strings.TrimSpace(out); files == "" || files == "0" || files == "1" {
+					t.Errorf("yurthub's cache of kubelet holds %q files, want the Node and more", files)
+				}
 			}
 		})
 	}
@@ -121,6 +140,18 @@ func TestServicesAndDNSOnEveryNode(t *testing.T) {
 			}
 		})
 	}
+}
+
+// kubeletSeries are the node_yurthub_* series of yurthub's metrics that
+// count kubelet's requests.
+func kubeletSeries(metrics string) []string {
+	var lines []string
+	for _, l := range strings.Split(metrics, "\n") {
+		if strings.HasPrefix(l, "node_yurthub_") && strings.Contains(l, `client="kubelet`) {
+			lines = append(lines, l)
+		}
+	}
+	return lines
 }
 
 func contains(l []string, s string) bool {
