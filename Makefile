@@ -47,11 +47,10 @@ quickstart: ## as root: a local edge cluster of nspawn nodes (kubeadm init, two 
 quickstart-down: ## as root: take the quickstart cluster down, leaving nothing behind
 	bash hack/quickstart.sh down
 
-e2e: ## as root: end-to-end scenarios, single-host and multi-node (docs/e2e.md)
-	bash hack/e2e.sh
+e2e: ## as root: the end-to-end scenarios on the multi-node harness (docs/e2e.md)
 	bash hack/e2e-multinode.sh
 
-e2e-multinode: ## as root: the multi-node scenarios only (test/cluster nodes with systemd)
+e2e-multinode: ## as root: the same as e2e (test/cluster nodes with systemd)
 	bash hack/e2e-multinode.sh
 
 clean: ## remove build output

@@ -8,13 +8,11 @@
 #   5. real-cluster tests: go test -count=1 -v ./test/integration/...
 #      (etcd, kube-apiserver and kube-controller-manager on this machine,
 #      set up by kubeadm; see test/framework)
-#   6. end-to-end scenarios: hack/e2e.sh (containerd, kubelet, yurthub and
-#      a whole cluster on this machine; yurtadm join/reset/rejoin, bad input,
-#      cloud node, autonomy, join time vs kubeadm join; see docs/e2e.md).
-#   7. multi-node scenarios: hack/e2e-multinode.sh (nodes booted by
-#      systemd-nspawn with systemd as PID 1, kubeadm init, partitions and
-#      reboots with the cloud running; see docs/e2e.md).
-#      Both need root; YURTADM_SKIP_E2E=1 leaves them out.
+#   6. end-to-end scenarios: hack/e2e-multinode.sh (nodes booted by
+#      systemd-nspawn with systemd as PID 1, kubeadm init, yurtadm join,
+#      reset, doctor, convert and revert, partitions and reboots with the
+#      cloud running; see docs/e2e.md). Needs root; YURTADM_SKIP_E2E=1
+#      leaves it out.
 # It stops at the first failure with a non-zero exit. The output ends with
 # go test's own summary of the multi-node scenarios.
 set -euo pipefail
@@ -52,7 +50,5 @@ if [ "${YURTADM_SKIP_E2E:-}" = 1 ]; then
   step "end-to-end scenarios skipped (YURTADM_SKIP_E2E=1)"
   exit 0
 fi
-step "end-to-end scenarios (hack/e2e.sh)"
-bash hack/e2e.sh
 step "multi-node scenarios (hack/e2e-multinode.sh)"
 bash hack/e2e-multinode.sh

@@ -365,7 +365,7 @@ func (c *Cluster) buildProjectBinaries(ctx context.Context) error {
 	}
 	bin := filepath.Join(c.Build, "bin")
 	builds := []struct{ dir, pkg, out string }{
-		{root, "./test/e2e/images/pause", "pause"},
+		{root, "./test/cluster/images/pause", "pause"},
 		{root, "./test/cluster/images/web", "web"},
 		{filepath.Join(root, "test", "tools"), "./cmd/mkimage", "mkimage"},
 	}

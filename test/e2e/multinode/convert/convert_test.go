@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/dynamic"
 
 	"github.com/yurtadm/yurtadm/pkg/constants"
+	"github.com/yurtadm/yurtadm/pkg/convert"
 	"github.com/yurtadm/yurtadm/test/cluster"
 	"github.com/yurtadm/yurtadm/test/cluster/clustertest"
 )
@@ -57,29 +58,9 @@ func checksums(ctx context.Context, t *testing.T, n *cluster.Node) string {
 // convert exits non-zero; revert gives both nodes' kubelet files back byte
 // for byte.
 func TestThreeNodeConvert(t *testing.T) {
-	c := clustertest.Need(t)
-	ctx := clustertest.Timeout(t, 15*time.Minute)
-	cp := clustertest.Node(t, "cp")
-	workers := []*cluster.Node{clustertest.Node(t, "worker1"), clustertest.Node(t, "worker2")}
-	before := map[string]string{}
-	pods := map[string]string{}
-	for _, w := range workers {
-		before[w.Name] = checksums(ctx, t, w)
-		p := clustertest.DeployWeb(ctx, t, "web-"+w.Name, w.Name)
-		pods[w.Name] = string(p.UID)
-	}
-	yurtctl := func(args ...string) cluster.Result {
-		t.Helper()
-		r, err := cp.Run(ctx, append([]string{"yurtctl"}, append(args, "--kubeconfig", "/etc/kubernetes/admin.conf")...)...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("yurtctl %s: exit %d after %s", strings.Join(args, " "), r.ExitCode, r.Took.Round(100*time.Millisecond))
-		return r
-	}
-	convertArgs := []string{"convert", "--yes", "--cloud-nodes", cp.Name, "--timeout", "60s", "--node-image", c.YurtadmImage,
-		"--yurthub-image", cluster.YurthubImage, "--yurthub-extra-arg=--enable-dummy-if=false",
-		"--yurt-manager-image", cluster.YurtManagerImage, "--chart-source", cluster.ChartsInNode}
+	c, ctx, cp, workers, before, pods := start(t)
+	yurtctl := func(args ...string) cluster.Result { t.Helper(); return yurtctlOn(ctx, t, cp, args...) }
+	convertArgs := convertArgs(c, cp, "60s")
 
 	// worker2 lacks yurthub's image: its yurthub can never start.
 	bad, good := workers[1], workers[0]
@@ -229,4 +210,185 @@ func openyurtCRDs(ctx context.Context, t *testing.T, c *cluster.Cluster) int {
 		}
 	}
 	return n
+}
+
+// TestConvertKilledMidway: the seed walkthrough's command line is accepted
+// as a dry run and its tunnel refused; a second convert while one runs is
+// refused by the lock; the running one SIGKILLed while its node step runs
+// (a worker's yurthub manifest is written) leaves a lock that the next run
+// watches go unrenewed before it takes it over and completes the
+// conversion, with no node Job left; revert then gives the kubelet files
+// back byte for byte.
+func TestConvertKilledMidway(t *testing.T) {
+	c, ctx, cp, workers, before, pods := start(t)
+	yurtctl := func(ctx context.Context, args ...string) cluster.Result {
+		t.Helper()
+		return yurtctlOn(ctx, t, cp, args...)
+	}
+	convertArgs := convertArgs(c, cp, "90s")
+
+	// The seed walkthrough's command line: what maps to something real is
+	// accepted (here as a dry run), the tunnel is refused naming why; the
+	// cluster is not touched by either.
+	r := yurtctl(ctx, "convert", "--provider", "kubeadm", "--cloud-nodes", cp.Name,
+		"--yurt-controller-manager-image", cluster.YurtManagerImage, "--yurtctl-servant-image", c.YurtadmImage, "--dry-run")
+	if r.ExitCode != 0 || !strings.Contains(r.Stdout, cp.Name) || !strings.Contains(r.Stdout, "cloud") {
+		t.Errorf("the seed's convert as a dry run: want exit 0 and %s planned as a cloud node:\n%s", cp.Name, r)
+	}
+	r = yurtctl(ctx, "convert", "--cloud-nodes", cp.Name, "--deploy-yurttunnel", "--yes")
+	if r.ExitCode != 2 || !strings.Contains(r.Stderr, "yurt-tunnel") {
+		t.Errorf("--deploy-yurttunnel: want exit 2 naming yurt-tunnel's replacement:\n%s", r)
+	}
+	if got := releases(ctx, t, cp); got != "" {
+		t.Errorf("helm releases after a dry run and a refusal: %q", got)
+	}
+	for _, w := range workers {
+		if got := checksums(ctx, t, w); got != before[w.Name] {
+			t.Errorf("%s's kubelet files changed by a dry run:\n%s", w.Name, got)
+		}
+	}
+	noNodeJobs(ctx, t, c)
+
+	// The first convert, killed once a worker's node step has written
+	// yurthub's manifest; a second one started then is refused.
+	type done struct {
+		r   cluster.Result
+		err error
+	}
+	first := make(chan done, 1)
+	go func() {
+		r, err := cp.Run(ctx, append([]string{"yurtctl"}, append(convertArgs, "--kubeconfig", "/etc/kubernetes/admin.conf")...)...)
+		first <- done{r, err}
+	}()
+	var midway *cluster.Node
+	err := cluster.Poll(ctx, 5*time.Minute, func() (bool, string) {
+		for _, w := range workers {
+			if _, err := os.Stat(w.HostPath(constants.YurthubManifest)); err == nil {
+				midway = w
+				return true, ""
+			}
+		}
+		select {
+		case d := <-first:
+			first <- d
+			return true, "convert ended"
+		default:
+		}
+		return false, "no yurthub manifest on a worker yet"
+	})
+	if err != nil || midway == nil {
+		d := <-first
+		t.Fatalf("convert's node step never wrote yurthub's manifest on a worker (%v):\n%s", err, d.r)
+	}
+	second := yurtctl(ctx, convertArgs...)
+	killed, kerr := cp.Kill(ctx, "yurtctl")
+	d := <-first
+	if d.err != nil {
+		t.Fatal(d.err)
+	}
+	if killed != 1 || d.r.ExitCode == 0 {
+		t.Fatalf("the first convert was not killed midway (killed %d %v):\n%s", killed, kerr, d.r)
+	}
+	t.Logf("the first convert killed after %s, %s's yurthub manifest written", d.r.Took.Round(100*time.Millisecond), midway.Name)
+	if second.ExitCode != 3 || !strings.Contains(second.Stderr, "another yurtctl convert or revert is running") {
+		t.Errorf("a second convert while the first runs: want exit 3 naming the lock:\n%s", second)
+	}
+
+	// The killed run's lock is live until it has gone unrenewed for its
+	// duration (30 s); the next run watches it for one more duration, sees
+	// nobody renew it, takes it over, and finishes the conversion.
+	err = cluster.Poll(ctx, 2*time.Minute, func() (bool, string) {
+		l, err := c.Client.CoordinationV1().Leases(constants.DefaultNamespace).Get(ctx, convert.LockName, metav1.GetOptions{})
+		if err != nil || l.Spec.RenewTime == nil {
+			return true, ""
+		}
+		age := time.Since(l.Spec.RenewTime.Time)
+		return age > 30*time.Second, fmt.Sprintf("lock renewed %s ago", age.Round(time.Second))
+	})
+	if err != nil {
+		t.Fatalf("the killed run's lock did not expire: %v", err)
+	}
+	r = yurtctl(ctx, convertArgs...)
+	if r.ExitCode != 0 {
+		t.Fatalf("convert after the kill:\n%s", r)
+	}
+	clustertest.Measure(t, "convert re-run after a kill midway, lock taken over: %s", r.Took.Round(100*time.Millisecond))
+	if !strings.Contains(r.Stderr, "looks expired by its timestamps: watching it for 30s") {
+		t.Errorf("the re-run did not watch the killed run's lock before taking it over:\n%s", r.Stderr)
+	}
+	if !strings.Contains(r.Stderr, "took over the running Job") && !strings.Contains(r.Stderr, "yurthub already runs on this node") {
+		t.Errorf("the re-run neither took over the killed run's Job nor found %s converted:\n%s", midway.Name, r.Stderr)
+	}
+	for _, w := range workers {
+		checkConverted(ctx, t, c, w, pods[w.Name])
+	}
+	noNodeJobs(ctx, t, c)
+	if t.Failed() {
+		return
+	}
+
+	r = yurtctl(ctx, "revert", "--yes", "--timeout", "90s", "--node-image", c.YurtadmImage)
+	if r.ExitCode != 0 {
+		t.Fatalf("revert:\n%s", r)
+	}
+	for _, w := range workers {
+		if got := checksums(ctx, t, w); got != before[w.Name] {
+			t.Errorf("%s's kubelet files after revert differ:\nbefore %s\nafter %s", w.Name, before[w.Name], got)
+		}
+		if err := c.WaitNodeReady(ctx, w.Name, time.Minute); err != nil {
+			t.Error(err)
+		}
+	}
+	noNodeJobs(ctx, t, c)
+}
+
+// noNodeJobs fails t if a convert or revert node Job is left.
+func noNodeJobs(ctx context.Context, t *testing.T, c *cluster.Cluster) {
+	t.Helper()
+	jobs, err := c.Client.BatchV1().Jobs(constants.DefaultNamespace).List(ctx, metav1.ListOptions{LabelSelector: convert.LabelJob})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, j := range jobs.Items {
+		t.Errorf("Job %s/%s left behind", j.Namespace, j.Name)
+	}
+}
+
+// yurtctlOn runs yurtctl on the control-plane node with its admin kubeconfig.
+func yurtctlOn(ctx context.Context, t *testing.T, cp *cluster.Node, args ...string) cluster.Result {
+	t.Helper()
+	r, err := cp.Run(ctx, append([]string{"yurtctl"}, append(args, "--kubeconfig", "/etc/kubernetes/admin.conf")...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("yurtctl %s: exit %d after %s", strings.Join(args, " "), r.ExitCode, r.Took.Round(100*time.Millisecond))
+	return r
+}
+
+// convertArgs is the scenarios' convert: cp a cloud node, the harness's
+// images and OpenYurt's charts as the nodes carry them.
+func convertArgs(c *cluster.Cluster, cp *cluster.Node, timeout string) []string {
+	return []string{"convert", "--yes", "--cloud-nodes", cp.Name, "--timeout", timeout, "--node-image", c.YurtadmImage,
+		"--yurthub-image", cluster.YurthubImage, "--yurthub-extra-arg=--enable-dummy-if=false",
+		"--yurt-manager-image", cluster.YurtManagerImage, "--chart-source", cluster.ChartsInNode}
+}
+
+// start is a scenario's starting point: the cluster as kubeadm left it
+// (no yurthub manifest on a worker), each worker's kubelet files' sums in
+// before and a web workload on it, its pod's UID in pods.
+func start(t *testing.T) (c *cluster.Cluster, ctx context.Context, cp *cluster.Node, workers []*cluster.Node, before, pods map[string]string) {
+	t.Helper()
+	c = clustertest.Need(t)
+	ctx = clustertest.Timeout(t, 15*time.Minute)
+	cp = clustertest.Node(t, "cp")
+	workers = []*cluster.Node{clustertest.Node(t, "worker1"), clustertest.Node(t, "worker2")}
+	before, pods = map[string]string{}, map[string]string{}
+	for _, w := range workers {
+		if _, err := os.Stat(w.HostPath(constants.YurthubManifest)); err == nil {
+			t.Fatalf("%s already has %s: the cluster is not as kubeadm left it", w.Name, constants.YurthubManifest)
+		}
+		before[w.Name] = checksums(ctx, t, w)
+		pods[w.Name] = string(clustertest.DeployWeb(ctx, t, "web-"+w.Name, w.Name).UID)
+	}
+	return c, ctx, cp, workers, before, pods
 }

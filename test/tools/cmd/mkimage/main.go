@@ -1,6 +1,6 @@
 // Command mkimage wraps one statically linked binary into a one-layer
 // container image and writes it as a docker-style image tarball that
-// `ctr -n k8s.io images import` loads. The end-to-end harness (test/e2e)
+// `ctr -n k8s.io images import` loads. The multi-node harness (test/cluster)
 // builds the images a node needs with it, since this machine has no
 // registry: the pause image, yurthub, and the test workload.
 //

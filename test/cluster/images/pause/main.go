@@ -1,4 +1,4 @@
-// Command pause is the end-to-end harness's own pause image and test
+// Command pause is the multi-node harness's own pause image and test
 // workload: it sleeps until SIGTERM or SIGINT and exits 0. As PID 1 of a
 // container (a pod sandbox shares its PID namespace with the pod's
 // containers when the pod asks for it) it also reaps the zombies that are
