@@ -30,6 +30,9 @@ type CloudClient interface {
 	CertificatesV1() kube.CertificatesV1Interface
 	CoreV1() kube.CoreV1Interface
 	ListMeta(ctx context.Context, group, version, resource, namespace, fieldSelector string) ([]kube.ObjectMeta, error)
+	// RawGet GETs absPath with the query parameters and returns the body
+	// (OpenYurt's own resources, which the typed clients do not know).
+	RawGet(ctx context.Context, absPath string, query map[string]string) ([]byte, error)
 }
 
 type cloudClients struct {
@@ -39,6 +42,14 @@ type cloudClients struct {
 
 func (c *cloudClients) ServerVersion(ctx context.Context) (*apiversion.Info, error) {
 	return kube.ServerVersionREST(ctx, c.rest)
+}
+
+func (c *cloudClients) RawGet(ctx context.Context, absPath string, query map[string]string) ([]byte, error) {
+	req := c.rest.Get().AbsPath(absPath)
+	for k, v := range query {
+		req = req.Param(k, v)
+	}
+	return req.DoRaw(ctx)
 }
 
 func newCloudClient(cfg *rest.Config) (CloudClient, error) {

@@ -233,6 +233,8 @@ func checks() []check {
 		{CheckCacheComponents, (*doctor).checkCacheComponents},
 		{CheckCacheKubeService, (*doctor).checkCacheKubeService},
 		{CheckCacheStale, (*doctor).checkCacheStale},
+		{CheckNodePool, (*doctor).checkNodePool},
+		{CheckPodBinding, (*doctor).checkPodBinding},
 		{CheckPodsBypass, (*doctor).checkPods},
 		{CheckDiskSpace, (*doctor).checkDiskSpace},
 	}

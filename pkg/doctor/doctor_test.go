@@ -2,6 +2,7 @@ package doctor
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -11,6 +12,10 @@ import (
 	"time"
 
 	certificatesv1 "k8s.io/api/certificates/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/yurtadm/yurtadm/pkg/cmdutil"
 	"github.com/yurtadm/yurtadm/pkg/constants"
@@ -281,6 +286,67 @@ func TestFindings(t *testing.T) {
 				f.containers[1].env["KUBERNETES_SERVICE_HOST"], f.containers[1].env["KUBERNETES_SERVICE_PORT"] = "127.0.0.1", "10268"
 				f.remove(constants.YurthubManifest)
 			}},
+		{name: "nodepool: no NodePool API", check: CheckNodePool, status: StatusWarn, summary: "no NodePool API", fix: "yurtctl convert",
+			break_: func(f *fixture) { f.nodePools = nil }},
+		{name: "nodepool: the labelled pool does not exist", check: CheckNodePool, status: StatusFail, summary: "there is no NodePool edge", fix: "kubectl label node edge-1",
+			break_: func(f *fixture) { delete(f.nodePools, "edge") }},
+		{name: "nodepool: the pool does not list the node", check: CheckNodePool, status: StatusWarn, summary: "does not list node edge-1",
+			fix: "yurt-manager", evidence: "status.nodes of NodePool edge: [other]",
+			break_: func(f *fixture) { f.nodePools["edge"] = []string{"other"} }},
+		{name: "nodepool: node in no pool", check: CheckNodePool, status: StatusOK, summary: "in no node pool",
+			break_: func(f *fixture) { f.updateNode(func(n *corev1.Node) { delete(n.Labels, constants.LabelNodePool) }) }},
+		{name: "nodepool: no Node object", check: CheckNodePool, status: StatusSkip, summary: "the cluster has no Node edge-1",
+			break_: func(f *fixture) {
+				_ = f.cloud.Tracker().Delete(schema.GroupVersionResource{Version: "v1", Resource: "nodes"}, "", testNode)
+			}},
+		{name: "nodepool: cloud unreachable", check: CheckNodePool, status: StatusSkip, summary: "cannot be reached",
+			break_: func(f *fixture) { f.cloudErr = errors.New("dial tcp: connection refused") }},
+		{name: "pod-binding: a pod keeps the default 300s", check: CheckPodBinding, status: StatusFail,
+			summary: "2 tolerations of its pods are evicted", fix: "podbinding", evidence: "pod default/app-1 tolerates node.kubernetes.io/unreachable for 300s, want unset (never evicted)",
+			break_: func(f *fixture) { f.updatePod("app-1", func(p *corev1.Pod) { setTolerationSeconds(p, 300) }) }},
+		{name: "pod-binding: a young pod not yet bound", check: CheckPodBinding, status: StatusWarn, summary: "younger than 30s", fix: "again",
+			break_: func(f *fixture) {
+				f.updatePod("app-1", func(p *corev1.Pod) {
+					setTolerationSeconds(p, 300)
+					p.CreationTimestamp = metav1.NewTime(f.now.Add(-5 * time.Second))
+				})
+			}},
+		{name: "pod-binding: autonomy for 10m wants 600s", check: CheckPodBinding, status: StatusFail, summary: "autonomy-duration=10m",
+			evidence: "for unset (never evicted), want 600s",
+			break_: func(f *fixture) {
+				f.updateNode(func(n *corev1.Node) { n.Annotations[constants.AnnotationAutonomyDur] = "10m" })
+			}},
+		{name: "pod-binding: 600s with autonomy for 10m", check: CheckPodBinding, status: StatusOK, summary: "are 600s",
+			break_: func(f *fixture) {
+				f.updateNode(func(n *corev1.Node) { n.Annotations[constants.AnnotationAutonomyDur] = "10m" })
+				f.updatePod("app-1", func(p *corev1.Pod) { setTolerationSeconds(p, 600) })
+			}},
+		{name: "pod-binding: the old binding annotation", check: CheckPodBinding, status: StatusOK, summary: "apps.openyurt.io/binding=true",
+			break_: func(f *fixture) {
+				f.updateNode(func(n *corev1.Node) { n.Annotations = map[string]string{"apps.openyurt.io/binding": "true"} })
+			}},
+		{name: "pod-binding: not autonomous", check: CheckPodBinding, status: StatusOK, summary: "is not autonomous",
+			break_: func(f *fixture) {
+				f.updateNode(func(n *corev1.Node) { n.Annotations = nil })
+				f.updatePod("app-1", func(p *corev1.Pod) { setTolerationSeconds(p, 300) })
+			}},
+		{name: "pod-binding: DaemonSet and static pods are left alone", check: CheckPodBinding, status: StatusOK, summary: "the 2 not-ready/unreachable tolerations",
+			break_: func(f *fixture) {
+				for i, p := range []*corev1.Pod{
+					{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: "kube-proxy-x", OwnerReferences: []metav1.OwnerReference{{Kind: "DaemonSet", Name: "kube-proxy"}}}},
+					{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: "yurt-hub-edge-1", Annotations: map[string]string{corev1.MirrorPodAnnotationKey: "h"}}},
+				} {
+					p.UID = types.UID(fmt.Sprint("uid-", i))
+					p.Spec.NodeName = testNode
+					p.Spec.Tolerations = []corev1.Toleration{{Key: corev1.TaintNodeUnreachable, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute}}
+					setTolerationSeconds(p, 300)
+					if err := f.cloud.Tracker().Add(p); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}},
+		{name: "pod-binding: a cloud node", check: CheckPodBinding, status: StatusSkip, summary: "is not an edge node",
+			break_: func(f *fixture) { f.updateNode(func(n *corev1.Node) { n.Labels[constants.LabelEdgeWorker] = "false" }) }},
 		{name: "no crictl", check: CheckPodsBypass, status: StatusSkip, summary: "cannot read the container runtime",
 			break_: func(f *fixture) { delete(f.sc.Path, "crictl") }},
 		{name: "host: crictl missing", check: HostPrefix + "FileExisting-crictl", status: StatusFail, summary: "crictl not found in system path", fix: "cri-tools",
@@ -470,6 +536,45 @@ func TestBytesString(t *testing.T) {
 	for in, want := range map[float64]string{0: "0 B", 1023: "1023 B", 1024: "1.0 KiB", 2.5e6: "2.4 MiB", 3 << 30: "3.0 GiB"} {
 		if got := bytesString(in); got != want {
 			t.Errorf("%g: %q, want %q", in, got, want)
+		}
+	}
+}
+
+// updateNode changes this node's Node in the fake cloud.
+func (f *fixture) updateNode(change func(*corev1.Node)) {
+	f.t.Helper()
+	gvr := schema.GroupVersionResource{Version: "v1", Resource: "nodes"}
+	o, err := f.cloud.Tracker().Get(gvr, "", testNode)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	n := o.(*corev1.Node).DeepCopy()
+	change(n)
+	if err := f.cloud.Tracker().Update(gvr, n, ""); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// updatePod changes default/name in the fake cloud.
+func (f *fixture) updatePod(name string, change func(*corev1.Pod)) {
+	f.t.Helper()
+	gvr := schema.GroupVersionResource{Version: "v1", Resource: "pods"}
+	o, err := f.cloud.Tracker().Get(gvr, "default", name)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	p := o.(*corev1.Pod).DeepCopy()
+	change(p)
+	if err := f.cloud.Tracker().Update(gvr, p, "default"); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// setTolerationSeconds sets every NoExecute toleration of p to s seconds.
+func setTolerationSeconds(p *corev1.Pod, s int64) {
+	for i := range p.Spec.Tolerations {
+		if p.Spec.Tolerations[i].Effect == corev1.TaintEffectNoExecute {
+			p.Spec.Tolerations[i].TolerationSeconds = &s
 		}
 	}
 }

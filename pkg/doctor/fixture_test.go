@@ -23,6 +23,7 @@ import (
 
 	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -142,6 +143,9 @@ type fixture struct {
 	cloudErr   error // newCloud fails: the API server is unreachable
 	cloudHosts []string
 	listErrs   map[string]error
+	// nodePools are the cloud's NodePools (apps.openyurt.io/v1beta2) with
+	// their status.nodes; nil: the cloud serves no NodePool API.
+	nodePools map[string][]string
 	// statfs, when set, answers the disk-space check.
 	statfs func(string) (uint64, uint64, error)
 	// handlers are more paths the fake yurthub answers.
@@ -243,13 +247,22 @@ func (f *fixture) healthy() {
 	// ... and the cloud has them all.
 	for _, o := range []runtime.Object{
 		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "kubernetes"}},
-		&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "app-1"}, Spec: corev1.PodSpec{NodeName: testNode}},
+		&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "app-1", CreationTimestamp: metav1.NewTime(f.now.Add(-time.Hour))},
+			Spec: corev1.PodSpec{NodeName: testNode, Tolerations: []corev1.Toleration{ // as pod-binding leaves them on an autonomous node
+				{Key: corev1.TaintNodeNotReady, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute},
+				{Key: corev1.TaintNodeUnreachable, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute},
+			}}},
 		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: "yurt-hub-cfg"}},
+		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: testNode,
+			Labels:      map[string]string{constants.LabelEdgeWorker: "true", constants.LabelNodePool: "edge"},
+			Annotations: map[string]string{constants.AnnotationAutonomyDur: "0"}}},
 	} {
 		if err := f.cloud.Tracker().Add(o); err != nil {
 			f.t.Fatal(err)
 		}
 	}
+
+	f.nodePools = map[string][]string{"edge": {testNode}, "cloud": {"master"}}
 
 	f.containers = []container{
 		{id: "hub0000000000000001", name: "yurt-hub", pod: "kube-system/yurt-hub-edge-1", state: stateRunning},
@@ -379,7 +392,7 @@ func (f *fixture) deps() deps {
 			if f.cloudErr != nil {
 				return nil, f.cloudErr
 			}
-			return fakeCloud{f.cloud, f.listErrs}, nil
+			return fakeCloud{f.cloud, f.listErrs, f.nodePools}, nil
 		},
 		now:      func() time.Time { return f.now },
 		hostname: func() (string, error) { return testNode, nil },
@@ -394,8 +407,30 @@ func (f *fixture) deps() deps {
 
 // fakeCloud is the fake API server as a CloudClient.
 type fakeCloud struct {
-	cs       *fake.Clientset
-	listErrs map[string]error
+	cs        *fake.Clientset
+	listErrs  map[string]error
+	nodePools map[string][]string
+}
+
+// RawGet answers the NodePool list as kube-apiserver does: 404 without
+// the API, else the pools the field selector names.
+func (c fakeCloud) RawGet(_ context.Context, absPath string, query map[string]string) ([]byte, error) {
+	gr := schema.GroupResource{Group: "apps.openyurt.io", Resource: "nodepools"}
+	if absPath != "/apis/apps.openyurt.io/v1beta2/nodepools" || c.nodePools == nil {
+		return nil, apierrors.NewNotFound(gr, "")
+	}
+	want, _ := strings.CutPrefix(query["fieldSelector"], "metadata.name=")
+	type pool struct {
+		Metadata map[string]string `json:"metadata"`
+		Status   map[string]any    `json:"status"`
+	}
+	items := []pool{}
+	for name, nodes := range c.nodePools {
+		if want == "" || name == want {
+			items = append(items, pool{Metadata: map[string]string{"name": name}, Status: map[string]any{"nodes": nodes}})
+		}
+	}
+	return json.Marshal(map[string]any{"kind": "NodePoolList", "apiVersion": "apps.openyurt.io/v1beta2", "items": items})
 }
 
 func (c fakeCloud) ServerVersion(context.Context) (*apiversion.Info, error) {

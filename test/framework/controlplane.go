@@ -2,7 +2,6 @@ package framework
 
 import (
 	"context"
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -70,7 +69,6 @@ type ControlPlane struct {
 	Tools Tools
 
 	logDir   string
-	detach   bool
 	procs    []*process
 	stopOnce sync.Once
 }
@@ -104,26 +102,11 @@ func StartControlPlane(t testing.TB) *ControlPlane {
 // token. On error nothing is left running and the error carries the tails
 // of the logs.
 func Start(tools Tools, dir string) (cp *ControlPlane, err error) {
-	return StartWith(tools, dir, StartOptions{})
-}
-
-// StartOptions change how Start runs the control plane.
-type StartOptions struct {
-	// Detach runs every process in its own session without a parent-death
-	// signal: the control plane outlives the program that started it (a
-	// quickstart), which records PIDs() to stop it later. Stop still works
-	// from the starting program.
-	Detach bool
-}
-
-// StartWith is Start with options.
-func StartWith(tools Tools, dir string, o StartOptions) (cp *ControlPlane, err error) {
 	ip, err := HostIP()
 	if err != nil {
 		return nil, err
 	}
 	cp = &ControlPlane{
-		detach:          o.Detach,
 		HostIP:          ip.String(),
 		Dir:             dir,
 		Tools:           tools,
@@ -359,57 +342,6 @@ func (cp *ControlPlane) startControllerManager(kubeconfigDir, dryRunDir string) 
 	return nil
 }
 
-// StartScheduler starts kube-scheduler as a host process with the flags
-// kubeadm's dry run wrote for it and a scheduler.conf from kubeadm's
-// kubeconfig phase, so that pods of a node joined to this control plane get
-// scheduled. It serves HTTPS only on a free loopback port and does not elect
-// a leader. It returns when /healthz answers; Stop stops it.
-func (cp *ControlPlane) StartScheduler() error {
-	if cp.Tools.KubeScheduler == "" {
-		return fmt.Errorf("%w: kube-scheduler is not in %s (build it with hack/tools.sh kube-scheduler)", errToolsMissing, os.Getenv(EnvToolsBin))
-	}
-	kubeconfigDir := filepath.Join(cp.Dir, "kubeconfig")
-	if err := cp.kubeadm(nil, "kubeconfig", "scheduler", "--kubeconfig-dir", kubeconfigDir); err != nil {
-		return err
-	}
-	command, err := staticPodCommand(filepath.Join(cp.Dir, "dryrun", "kube-scheduler.yaml"))
-	if err != nil {
-		return err
-	}
-	port, err := freePort("127.0.0.1")
-	if err != nil {
-		return err
-	}
-	p, err := cp.startProcess("kube-scheduler", cp.logDir, cp.Tools.KubeScheduler, hostArgs(command, kubeconfigDir, map[string]string{
-		"bind-address": "127.0.0.1",
-		"secure-port":  strconv.Itoa(port),
-		"leader-elect": "false",
-	})...)
-	if err != nil {
-		return err
-	}
-	cp.procs = append(cp.procs, p)
-	hc := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, // its self-signed serving cert; only /healthz is read
-	}}
-	healthz := "https://127.0.0.1:" + strconv.Itoa(port) + "/healthz"
-	err = poll(apiserverTimeout, func() (bool, error) {
-		if err := p.exited(); err != nil {
-			return false, err
-		}
-		resp, err := hc.Get(healthz)
-		if err != nil {
-			return false, nil
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK, nil
-	})
-	if err != nil {
-		return fmt.Errorf("kube-scheduler not healthy at %s: %w\n%s", healthz, err, tail(p.logPath, 30))
-	}
-	return nil
-}
-
 func (cp *ControlPlane) loadCA() error {
 	pemBytes, err := os.ReadFile(filepath.Join(cp.Dir, "pki", "ca.crt"))
 	if err != nil {
@@ -456,86 +388,7 @@ func (cp *ControlPlane) stopProcesses() {
 }
 
 func (cp *ControlPlane) startProcess(name, logDir, path string, args ...string) (*process, error) {
-	return startProcessOpts(cp.detach, name, logDir, path, args...)
-}
-
-// StartExtra runs another host process next to the control plane (for
-// example a cluster add-on that must act before any node is Ready), with
-// its output in LogDir()/name.log. It is stopped by Stop, before
-// kube-apiserver. It returns the process id.
-func (cp *ControlPlane) StartExtra(name, path string, args ...string) (int, error) {
-	p, err := cp.startProcess(name, cp.logDir, path, args...)
-	if err != nil {
-		return 0, err
-	}
-	cp.procs = append(cp.procs, p)
-	return p.cmd.Process.Pid, nil
-}
-
-// Exited returns an error when the process name has ended, nil while it runs.
-func (cp *ControlPlane) Exited(name string) error {
-	for _, p := range cp.procs {
-		if p.name == name {
-			return p.exited()
-		}
-	}
-	return fmt.Errorf("no process %q", name)
-}
-
-// LogDir is the directory of the processes' logs.
-func (cp *ControlPlane) LogDir() string { return cp.logDir }
-
-// StopAPIServer stops kube-apiserver (SIGTERM, then SIGKILL), cutting every
-// client off the cluster; StartAPIServer starts it again with the same
-// command line.
-func (cp *ControlPlane) StopAPIServer() error {
-	for _, p := range cp.procs {
-		if p.name == "kube-apiserver" {
-			p.stop(stopGrace)
-			return nil
-		}
-	}
-	return errors.New("kube-apiserver is not part of this control plane")
-}
-
-// StartAPIServer restarts a kube-apiserver StopAPIServer stopped, and
-// returns when it is ready.
-func (cp *ControlPlane) StartAPIServer() error {
-	for i, p := range cp.procs {
-		if p.name != "kube-apiserver" {
-			continue
-		}
-		if p.exited() == nil {
-			return errors.New("kube-apiserver is running")
-		}
-		np, err := startProcessOpts(p.detach, p.name, p.logDir, p.path, p.args...)
-		if err != nil {
-			return err
-		}
-		cp.procs[i] = np
-		return poll(apiserverTimeout, func() (bool, error) {
-			if err := np.exited(); err != nil {
-				return false, err
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			_, err := cp.Client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
-			return err == nil, nil
-		})
-	}
-	return errors.New("kube-apiserver is not part of this control plane")
-}
-
-// PIDs returns the process ids of the running processes by name (etcd,
-// kube-apiserver, ...), for a harness that records them.
-func (cp *ControlPlane) PIDs() map[string]int {
-	m := map[string]int{}
-	for _, p := range cp.procs {
-		if p.exited() == nil {
-			m[p.name] = p.cmd.Process.Pid
-		}
-	}
-	return m
+	return startProcess(name, logDir, path, args...)
 }
 
 // LogTails returns the last lines of every log of the control plane (its

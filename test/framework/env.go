@@ -27,9 +27,6 @@ type Tools struct {
 	KubeAPIServer         string
 	KubeControllerManager string
 	Kubeadm               string
-	// KubeScheduler is only needed by StartScheduler; FindTools sets it
-	// when the binary is there.
-	KubeScheduler string
 }
 
 // errToolsMissing marks a missing binary, as opposed to a broken one.
@@ -51,9 +48,6 @@ func FindTools() (Tools, error) {
 		if err := executable(p); err != nil {
 			return Tools{}, fmt.Errorf("%w: %v (build it with hack/tools.sh)", errToolsMissing, err)
 		}
-	}
-	if p := filepath.Join(dir, "kube-scheduler"); executable(p) == nil {
-		t.KubeScheduler = p
 	}
 	etcd, err := findEtcd()
 	if err != nil {

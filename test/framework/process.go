@@ -20,24 +20,12 @@ type process struct {
 	log     *os.File
 	done    chan struct{} // closed when the process has exited
 	err     error         // exit status, valid after done
-
-	// What started it, for a restart.
-	path, logDir string
-	args         []string
-	detach       bool
 }
 
 // startProcess runs path with args, stdout and stderr to logDir/name.log.
 // The process gets its own process group, and SIGKILL if the test binary
 // dies without running its cleanups (a test timeout, a panic).
 func startProcess(name, logDir, path string, args ...string) (*process, error) {
-	return startProcessOpts(false, name, logDir, path, args...)
-}
-
-// startProcessOpts is startProcess; with detach the process gets its own
-// session and no parent-death signal, so that it outlives the caller (a
-// quickstart that returns with the cluster up) and is stopped by PID.
-func startProcessOpts(detach bool, name, logDir, path string, args ...string) (*process, error) {
 	logPath := filepath.Join(logDir, name+".log")
 	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
@@ -48,14 +36,11 @@ func startProcessOpts(detach bool, name, logDir, path string, args ...string) (*
 	cmd.Stdout = f
 	cmd.Stderr = f
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if detach {
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	}
 	if err := cmd.Start(); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
-	p := &process{name: name, cmd: cmd, logPath: logPath, log: f, done: make(chan struct{}), path: path, args: args, detach: detach, logDir: logDir}
+	p := &process{name: name, cmd: cmd, logPath: logPath, log: f, done: make(chan struct{})}
 	go func() {
 		p.err = cmd.Wait()
 		f.Close()

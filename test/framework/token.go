@@ -90,18 +90,3 @@ func (cp *ControlPlane) WaitForTokenSigned(t testing.TB, token string, timeout t
 func (cp *ControlPlane) CreateTokenErr(ttl time.Duration) (string, error) {
 	return cp.createToken(ttl)
 }
-
-// WaitForTokenSignedErr is WaitForTokenSigned returning an error.
-func (cp *ControlPlane) WaitForTokenSignedErr(token string, timeout time.Duration) error {
-	id, _, _ := strings.Cut(token, ".")
-	key := bootstrapapi.JWSSignatureKeyPrefix + id
-	return poll(timeout, func() (bool, error) {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		cm, err := cp.Client.CoreV1().ConfigMaps(metav1.NamespacePublic).Get(ctx, bootstrapapi.ConfigMapClusterInfo, metav1.GetOptions{})
-		if err != nil {
-			return false, nil
-		}
-		return cm.Data[key] != "", nil
-	})
-}

@@ -2,15 +2,19 @@ package multinode
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 
+	"github.com/yurtadm/yurtadm/pkg/constants"
 	"github.com/yurtadm/yurtadm/test/cluster"
 )
 
@@ -107,4 +111,121 @@ func TestOpenYurtControlPlane(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestDoctorSeesOpenYurtsControllers: `yurtadm doctor` on edge1 agrees
+// with what yurt-manager does for the node: the nodepool check finds edge1
+// in its NodePool's status; the pod-binding check finds its pods' NoExecute
+// tolerations as the pod-binding controller sets them for
+// autonomy-duration=0 (unset) and for 10m (600 s); with yurt-manager
+// scaled to zero, a new pod keeps the cluster's 30 s tolerations and the
+// check fails naming it (an "autonomous" node whose pods would be evicted);
+// yurt-manager back, the pod is bound and nothing fails.
+func TestDoctorSeesOpenYurtsControllers(t *testing.T) {
+	c := need(t)
+	n := node(t, edge1Name)
+	ctx := timeout(t, 10*time.Minute)
+	// unreachable is a pod's node.kubernetes.io/unreachable NoExecute
+	// tolerationSeconds as text ("unset" for none).
+	unreachable := func(name string) string {
+		if ps := webPods(ctx, t, name); len(ps) > 0 {
+			return unreachableOf(&ps[0])
+		}
+		return "no pod"
+	}
+	bound := func(name, want string) {
+		t.Helper()
+		if !waitFor(t, 2*time.Minute, name+"'s unreachable toleration "+want, func() bool { return unreachable(name) == want }) {
+			t.Fatalf("%s tolerates unreachable for %s, want %s", name, unreachable(name), want)
+		}
+	}
+	annotate := func(v string) {
+		t.Helper()
+		patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, constants.AnnotationAutonomyDur, v)
+		if _, err := c.Client.CoreV1().Nodes().Patch(ctx, n.Name, types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deployWeb(ctx, t, "web-binding", n.Name)
+	bound("web-binding", "unset")
+
+	t.Run("bound as autonomy-duration=0 asks", func(t *testing.T) {
+		rep, r := doctorOn(ctx, t, n)
+		wantFinding(t, rep, r, "nodepool", "ok", []string{"is in NodePool hangzhou"}, nil)
+		wantFinding(t, rep, r, "pod-binding", "ok", []string{constants.AnnotationAutonomyDur + "=0", "unset (never evicted)"}, nil)
+		wantFails(t, rep, nil)
+	})
+
+	t.Run("autonomy for 10m", func(t *testing.T) {
+		annotate("10m")
+		defer func() { annotate("0"); bound("web-binding", "unset") }()
+		bound("web-binding", "600")
+		rep, r := doctorOn(ctx, t, n)
+		wantFinding(t, rep, r, "pod-binding", "ok", []string{constants.AnnotationAutonomyDur + "=10m", "are 600s"}, nil)
+	})
+
+	t.Run("yurt-manager stopped", func(t *testing.T) {
+		deps := c.Client.AppsV1().Deployments("kube-system")
+		d, err := deps.Get(ctx, "yurt-manager", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		replicas := *d.Spec.Replicas
+		scale := func(r int32) {
+			t.Helper()
+			s, err := deps.GetScale(ctx, "yurt-manager", metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.Spec.Replicas = r
+			if _, err := deps.UpdateScale(ctx, "yurt-manager", s, metav1.UpdateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ymPods := func() int {
+			l, err := c.Client.CoreV1().Pods("kube-system").List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=yurt-manager"})
+			if err != nil {
+				return -1
+			}
+			return len(l.Items)
+		}
+		scale(0)
+		defer func() {
+			scale(replicas)
+			if err := c.WaitPods(ctx, "kube-system", "app.kubernetes.io/name=yurt-manager", 3*time.Minute); err != nil {
+				t.Errorf("yurt-manager not back: %v", err)
+			}
+		}()
+		if !waitFor(t, 2*time.Minute, "no yurt-manager pod", func() bool { return ymPods() == 0 }) {
+			t.Fatal("yurt-manager still runs after scaling it to 0")
+		}
+		deployWeb(ctx, t, "web-unbound", n.Name)
+		time.Sleep(35 * time.Second) // past doctor's grace for a new pod
+		if got := unreachable("web-unbound"); got != "30" {
+			t.Fatalf("web-unbound tolerates unreachable for %s without yurt-manager, want the cluster's 30", got)
+		}
+		rep, r := doctorOn(ctx, t, n)
+		wantExit(t, rep, r, 6)
+		wantFails(t, rep, nil, "pod-binding")
+		wantFinding(t, rep, r, "pod-binding", "fail", []string{"2 tolerations", "pod-binding controller has not set them"}, []string{"podbinding"})
+		scale(replicas)
+		bound("web-unbound", "unset")
+		rep, r = doctorOn(ctx, t, n)
+		wantFinding(t, rep, r, "pod-binding", "ok", nil, nil)
+		wantExit(t, rep, r, 0)
+	})
+}
+
+// unreachableOf is a pod's node.kubernetes.io/unreachable NoExecute
+// tolerationSeconds as text: "unset" when it has none.
+func unreachableOf(p *corev1.Pod) string {
+	for _, tol := range p.Spec.Tolerations {
+		if tol.Key == corev1.TaintNodeUnreachable && tol.Effect == corev1.TaintEffectNoExecute {
+			if tol.TolerationSeconds == nil {
+				return "unset"
+			}
+			return fmt.Sprint(*tol.TolerationSeconds)
+		}
+	}
+	return "no unreachable toleration"
 }
