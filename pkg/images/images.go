@@ -78,7 +78,8 @@ images save <file>' writes them to one archive; on the air-gapped node,
 		Long: `Save pulls the images 'yurtadm images list' prints through this machine's
 container runtime where they are missing, and writes them to <file> with
 containerd's 'ctr images export'. Copy the file to the air-gapped node and
-run 'yurtadm join ... --image-archive <file>'. <file> must not exist.`,
+run 'yurtadm join ... --image-archive <file>'. <file> must not exist, and
+its directory must be writable: both are checked before anything is pulled.`,
 		Example: `  yurtadm images save /tmp/yurtadm-images.tar`,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) != 1 {
@@ -100,6 +101,14 @@ run 'yurtadm join ... --image-archive <file>'. <file> must not exist.`,
 			if st, err := os.Stat(filepath.Dir(file)); err != nil || !st.IsDir() {
 				return cmdutil.Usagef("create the directory first", "%s is not a directory", filepath.Dir(file))
 			}
+			// The archive must be writable before anything is pulled: made
+			// here (new, 0600) and left for ctr to write again.
+			f, err := os.OpenFile(file, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+			if err != nil {
+				return cmdutil.Usagef("choose a file in a directory you can write to", "cannot write %s: %v", file, err)
+			}
+			_ = f.Close()
+			_ = os.Remove(file)
 			h := newHost(o.hostRoot)
 			ep, err := o.endpoint(h)
 			if err != nil {

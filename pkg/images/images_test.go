@@ -73,4 +73,13 @@ func TestSavePullsWhatIsMissingAndExports(t *testing.T) {
 	if b, _ := os.ReadFile(file); string(b) != "mine" || len(sc.Ran) != n {
 		t.Errorf("the existing file was touched (%q) or commands ran (%v)", b, sc.Ran[n:])
 	}
+	// A file that cannot be written is refused before anything is pulled.
+	n = len(sc.Ran)
+	unwritable := "/proc/self/yurtadm-images.tar" // a directory, in which even root creates nothing
+	if _, _, err := run(t, h, "save", unwritable); cmdutil.ExitCode(err) != cmdutil.ExitUsage || !strings.Contains(err.Error(), "cannot write "+unwritable) {
+		t.Errorf("save into an unwritable directory: %v", err)
+	}
+	if len(sc.Ran) != n {
+		t.Errorf("commands ran before the archive was known writable: %v", sc.Ran[n:])
+	}
 }
