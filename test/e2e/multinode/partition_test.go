@@ -9,6 +9,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/yurtadm/yurtadm/test/cluster"
 )
@@ -27,6 +28,11 @@ import (
 //   - the control plane never evicts it, well past grace + toleration;
 //   - after healing the same pod (same UID) is Ready again.
 //
+// In the same run edge2, its autonomy annotation removed (pod-binding puts
+// its pod's tolerations back to the cluster's), is cut off too: its pod
+// is evicted after about grace + toleration, as in plain Kubernetes. The
+// difference is the annotation and the controller, not the setup.
+//
 // Before OpenYurt's charts were installed (yurt-manager ran only its CSR
 // approver) the pod was evicted 45-51 s after the cut, with a 50 s grace
 // and a 30 s toleration, and replaced on healing.
@@ -41,9 +47,31 @@ func TestPartitionLongerThanEviction(t *testing.T) {
 	autonomous(ctx, t, c, n.Name, pod.Name)
 	t.Logf("node %s autonomous, pod %s uid %s tolerates it being unreachable", n.Name, pod.Name, pod.UID)
 
+	// edge2, not autonomous for this test.
+	other := node(t, edge2Name)
+	otherPod := deployWeb(ctx, t, "web-cut-plain", other.Name)
+	setAutonomy(ctx, t, c, other.Name, "")
+	defer func() {
+		_ = other.Heal(context.Background())
+		setAutonomy(context.Background(), t, c, other.Name, "0")
+		if err := c.WaitNodeReady(context.Background(), other.Name, 2*time.Minute); err != nil {
+			t.Errorf("node %s not Ready after healing: %v", other.Name, err)
+		}
+	}()
+	want := fmt.Sprint(c.Config.TolerationSeconds)
+	err := cluster.Poll(ctx, 2*time.Minute, func() (bool, string) {
+		got := unreachableSeconds(ctx, c, otherPod.Name)
+		return got == want, "unreachable tolerationSeconds " + got
+	})
+	if err != nil {
+		t.Fatalf("pod-binding did not give %s's pod the cluster's toleration back: %v", other.Name, err)
+	}
+
 	cut := time.Now()
-	if err := n.Partition(ctx); err != nil {
-		t.Fatal(err)
+	for _, node := range []*cluster.Node{n, other} {
+		if err := node.Partition(ctx); err != nil {
+			t.Fatal(err)
+		}
 	}
 	healed := false
 	defer func() {
@@ -56,9 +84,16 @@ func TestPartitionLongerThanEviction(t *testing.T) {
 	grace, _ := time.ParseDuration(c.Config.NodeMonitorGracePeriod)
 	toleration := time.Duration(c.Config.TolerationSeconds) * time.Second
 	limit := grace + toleration + 90*time.Second
-	var unknownAt, evictedAt time.Duration
+	var unknownAt, evictedAt, otherEvictedAt time.Duration
 	servedOK, servedFail := 0, 0
 	for time.Since(cut) < limit {
+		if otherEvictedAt == 0 {
+			got, err := c.Client.CoreV1().Pods("default").Get(ctx, otherPod.Name, metav1.GetOptions{})
+			if isNotFound(err) || (err == nil && got.DeletionTimestamp != nil) {
+				otherEvictedAt = time.Since(cut)
+				t.Logf("pod %s of the non-autonomous %s evicted %s after the cut", otherPod.Name, other.Name, otherEvictedAt.Round(time.Second))
+			}
+		}
 		if unknownAt == 0 && nodeReadyStatus(ctx, n.Name) == corev1.ConditionUnknown {
 			unknownAt = time.Since(cut)
 			t.Logf("node %s Unknown %s after the cut", n.Name, unknownAt.Round(time.Second))
@@ -82,6 +117,9 @@ func TestPartitionLongerThanEviction(t *testing.T) {
 		time.Sleep(2 * time.Second)
 	}
 	cutFor := time.Since(cut)
+	if err := other.Heal(ctx); err != nil {
+		t.Fatal(err)
+	}
 	if err := n.Heal(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +130,7 @@ func TestPartitionLongerThanEviction(t *testing.T) {
 	readyAfter := time.Since(cut) - cutFor
 	// After healing: which pod runs now?
 	var now *corev1.Pod
-	err := cluster.Poll(ctx, 2*time.Minute, func() (bool, string) {
+	err = cluster.Poll(ctx, 2*time.Minute, func() (bool, string) {
 		for _, p := range webPods(ctx, t, "web-cut") {
 			if cluster.PodReady(&p) {
 				now = p.DeepCopy()
@@ -105,9 +143,12 @@ func TestPartitionLongerThanEviction(t *testing.T) {
 		t.Fatal(err)
 	}
 	samePod := now.UID == pod.UID
-	measure(t, "partition of %s for %s (grace %s, toleration %s): Unknown after %s, evicted after %s, served inside the node %d/%d probes, Ready %s after healing, pod after healing: same UID %v",
+	measure(t, "partition of %s for %s (grace %s, toleration %s): Unknown after %s, evicted after %s, served inside the node %d/%d probes, Ready %s after healing, pod after healing: same UID %v; the non-autonomous %s's pod evicted after %s",
 		n.Name, cutFor.Round(time.Second), grace, toleration, unknownAt.Round(time.Second), evictedAt.Round(time.Second),
-		servedOK, servedOK+servedFail, readyAfter.Round(time.Second), samePod)
+		servedOK, servedOK+servedFail, readyAfter.Round(time.Second), samePod, other.Name, otherEvictedAt.Round(time.Second))
+	if otherEvictedAt == 0 || otherEvictedAt > grace+toleration+60*time.Second {
+		t.Errorf("the pod of the non-autonomous %s was not evicted within grace + toleration + 60s (at %s)", other.Name, otherEvictedAt)
+	}
 
 	if unknownAt == 0 || unknownAt > grace+30*time.Second {
 		t.Errorf("node did not go Unknown within grace %s + 30s (at %s)", grace, unknownAt)
@@ -153,4 +194,27 @@ func autonomous(ctx context.Context, t *testing.T, c *cluster.Cluster, node, pod
 	if err != nil {
 		t.Fatalf("pod-binding did not make pod %s tolerate %s being cut off: %v", pod, node, err)
 	}
+}
+
+// setAutonomy sets node.openyurt.io/autonomy-duration on a Node, or
+// removes it when v is "".
+func setAutonomy(ctx context.Context, t *testing.T, c *cluster.Cluster, node, v string) {
+	t.Helper()
+	val := "null"
+	if v != "" {
+		val = fmt.Sprintf("%q", v)
+	}
+	patch := fmt.Sprintf(`{"metadata":{"annotations":{"node.openyurt.io/autonomy-duration":%s}}}`, val)
+	if _, err := c.Client.CoreV1().Nodes().Patch(ctx, node, types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+		t.Errorf("annotate %s: %v", node, err)
+	}
+}
+
+// unreachableSeconds is unreachableOf the pod called name.
+func unreachableSeconds(ctx context.Context, c *cluster.Cluster, pod string) string {
+	p, err := c.Client.CoreV1().Pods("default").Get(ctx, pod, metav1.GetOptions{})
+	if err != nil {
+		return err.Error()
+	}
+	return unreachableOf(p)
 }
