@@ -7,6 +7,8 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -119,18 +121,7 @@ func TestThreeNodeConvert(t *testing.T) {
 		t.Fatalf("revert:\n%s", r)
 	}
 	clustertest.Measure(t, "revert of 2 workers: %s", r.Took.Round(100*time.Millisecond))
-	if got := releases(ctx, t, cp); got != "" {
-		t.Errorf("helm releases after revert: %q", got)
-	}
-	// A deleted CRD goes once the API server has removed its storage: wait.
-	left := 0
-	_ = cluster.Poll(ctx, time.Minute, func() (bool, string) {
-		left = openyurtCRDs(ctx, t, c)
-		return left == 0, fmt.Sprintf("%d CRDs", left)
-	})
-	if left != 0 {
-		t.Errorf("%d OpenYurt CRDs left a minute after revert (no object of them is left):\n%s", left, r.Stderr)
-	}
+	revertLeftNothing(ctx, t, c, cp, r)
 	for _, w := range workers {
 		if got := checksums(ctx, t, w); got != before[w.Name] {
 			t.Errorf("%s's kubelet files after revert differ:\nbefore %s\nafter %s", w.Name, before[w.Name], got)
@@ -391,4 +382,157 @@ func start(t *testing.T) (c *cluster.Cluster, ctx context.Context, cp *cluster.N
 		pods[w.Name] = string(clustertest.DeployWeb(ctx, t, "web-"+w.Name, w.Name).UID)
 	}
 	return c, ctx, cp, workers, before, pods
+}
+
+// earlierRelease is the last commit whose convert made OpenYurt's control
+// plane by hand (a schemaless NodePool CRD, yurt-hub-cfg and RBAC, a
+// csr-approver-only yurt-manager bound to cluster-admin), before it
+// installed OpenYurt's charts.
+const earlierRelease = "5bd5b05"
+
+// TestConvertMigratesAnEarlierConversion: a cluster whose control plane
+// the earlier yurtctl (built from earlierRelease, run on the control
+// plane) converted, is converted by this one: the earlier objects are
+// handed to the charts' Helm releases or deleted (the cluster-admin
+// binding), the NodePool CRD becomes the chart's with the earlier pools
+// kept, and nothing of ours is bound to cluster-admin; revert then leaves
+// no release, no CRD and no earlier object.
+func TestConvertMigratesAnEarlierConversion(t *testing.T) {
+	c, ctx, cp, _, _, _ := start(t)
+	root, err := cluster.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := exec.CommandContext(ctx, "git", "-C", root, "cat-file", "-e", earlierRelease+"^{commit}").Run(); err != nil {
+		t.Fatalf("commit %s is not in %s (a shallow clone?): %v", earlierRelease, root, err)
+	}
+	// The earlier yurtctl, built from its commit into the control-plane node.
+	src := t.TempDir()
+	archive := exec.CommandContext(ctx, "sh", "-c", fmt.Sprintf("git -C %q archive %s | tar -x -C %q", root, earlierRelease, src))
+	if out, err := archive.CombinedOutput(); err != nil {
+		t.Fatalf("git archive %s: %v\n%s", earlierRelease, err, out)
+	}
+	dir := cp.HostPath("/opt/yurtctl-" + earlierRelease)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", filepath.Join(dir, "yurtadm"), "./cmd/yurtadm")
+	build.Dir, build.Env = src, append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build the yurtctl of %s: %v\n%s", earlierRelease, err, out)
+	}
+	if err := os.Symlink("yurtadm", filepath.Join(dir, "yurtctl")); err != nil {
+		t.Fatal(err)
+	}
+	old := filepath.Join("/opt/yurtctl-"+earlierRelease, "yurtctl")
+	r, err := cp.Run(ctx, old, "convert", "phase", "control-plane", "--yes", "--kubeconfig", "/etc/kubernetes/admin.conf",
+		"--yurt-manager-image", cluster.YurtManagerImage)
+	if err != nil || r.ExitCode != 0 {
+		t.Fatalf("the earlier convert's control-plane phase: %v\n%s", err, r)
+	}
+	t.Logf("the earlier convert (%s):\n%s", earlierRelease, r.Stdout+r.Stderr)
+	crbs := c.Client.RbacV1().ClusterRoleBindings()
+	if b, err := crbs.Get(ctx, "yurt-manager", metav1.GetOptions{}); err != nil || b.RoleRef.Name != "cluster-admin" {
+		t.Fatalf("the earlier convert did not bind yurt-manager to cluster-admin as it used to: %v", err)
+	}
+	dc, err := dynamic.NewForConfig(c.RestConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodePools := dc.Resource(schema.GroupVersionResource{Group: "apps.openyurt.io", Version: "v1beta2", Resource: "nodepools"})
+	poolUIDs := func() map[string]string {
+		t.Helper()
+		l, err := nodePools.List(ctx, metav1.ListOptions{})
+		if err != nil {
+			t.Fatalf("NodePools: %v", err)
+		}
+		m := map[string]string{}
+		for _, p := range l.Items {
+			m[p.GetName()] = string(p.GetUID())
+		}
+		return m
+	}
+	earlier := poolUIDs()
+	if len(earlier) == 0 {
+		t.Fatal("the earlier convert made no NodePool")
+	}
+
+	r = yurtctlOn(ctx, t, cp, convertArgs(c, cp, "90s")...)
+	all := r.Stdout + r.Stderr
+	if r.ExitCode != 0 {
+		t.Fatalf("convert over the earlier conversion:\n%s", r)
+	}
+	clustertest.Measure(t, "convert over a cluster the earlier yurtctl (%s) converted: %s", earlierRelease, r.Took.Round(100*time.Millisecond))
+	for _, want := range []string{"ClusterRoleBinding yurt-manager deleted", "handed to Helm release"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("convert does not say %q:\n%s", want, all)
+		}
+	}
+	list, err := crbs.List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range list.Items {
+		for _, s := range b.Subjects {
+			if b.RoleRef.Name == "cluster-admin" && strings.HasPrefix(s.Name, "yurt") {
+				t.Errorf("ClusterRoleBinding %s binds %s %s to cluster-admin", b.Name, s.Kind, s.Name)
+			}
+		}
+	}
+	if got := releases(ctx, t, cp); got != "yurt-manager,yurthub" {
+		t.Errorf("helm releases after the migration: %q", got)
+	}
+	if err := c.WaitPods(ctx, "kube-system", "app.kubernetes.io/name=yurt-manager", 3*time.Minute); err != nil {
+		t.Errorf("the chart's yurt-manager is not Ready: %v", err)
+	}
+	// The chart's NodePool CRD, the earlier pools still there (same UIDs).
+	now := poolUIDs()
+	for name, uid := range earlier {
+		if now[name] != uid {
+			t.Errorf("NodePool %s: uid %q after the migration, %q before", name, now[name], uid)
+		}
+	}
+	crd, err := dc.Resource(schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}).Get(ctx, "nodepools.apps.openyurt.io", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if crd.GetAnnotations()["yurtctl.openyurt.io/chart-crd-hash"] == "" {
+		t.Errorf("the NodePool CRD is not the chart's after the migration: annotations %v", crd.GetAnnotations())
+	}
+	if t.Failed() {
+		return
+	}
+
+	r = yurtctlOn(ctx, t, cp, "revert", "--yes", "--timeout", "90s", "--node-image", c.YurtadmImage)
+	if r.ExitCode != 0 {
+		t.Fatalf("revert:\n%s", r)
+	}
+	revertLeftNothing(ctx, t, c, cp, r)
+	for _, name := range []string{"yurt-manager", convert.CSRApproverClusterRole, "yurt-hub"} {
+		if _, err := crbs.Get(ctx, name, metav1.GetOptions{}); err == nil {
+			t.Errorf("ClusterRoleBinding %s left after revert", name)
+		}
+	}
+	if _, err := c.Client.CoreV1().ConfigMaps("kube-system").Get(ctx, constants.YurthubConfigMap, metav1.GetOptions{}); err == nil {
+		t.Errorf("ConfigMap %s left after revert", constants.YurthubConfigMap)
+	}
+}
+
+// revertLeftNothing checks what a revert (its result r) removed: every Helm
+// release, and every OpenYurt CRD once the API server has removed their
+// storage (no object of them is left here).
+func revertLeftNothing(ctx context.Context, t *testing.T, c *cluster.Cluster, cp *cluster.Node, r cluster.Result) {
+	t.Helper()
+	if got := releases(ctx, t, cp); got != "" {
+		t.Errorf("helm releases after revert: %q", got)
+	}
+	left := 0
+	_ = cluster.Poll(ctx, time.Minute, func() (bool, string) {
+		left = openyurtCRDs(ctx, t, c)
+		return left == 0, fmt.Sprintf("%d CRDs", left)
+	})
+	if left != 0 {
+		t.Errorf("%d OpenYurt CRDs left a minute after revert:\n%s", left, r.Stderr)
+	}
 }
