@@ -311,7 +311,18 @@ func (c *Cluster) writeState(st *state) error {
 func (c *Cluster) bootAll(ctx context.Context, nodes []*Node) error {
 	errs := make(chan error, len(nodes))
 	for _, n := range nodes {
-		go func(n *Node) { errs <- n.Boot(ctx) }(n)
+		go func(n *Node) {
+			err := n.Boot(ctx)
+			var ee *bootExitError
+			if errors.As(err, &ee) {
+				// Seen once in CI among hundreds of boots, with nothing
+				// logged: boot it again, once, and say so.
+				c.logf("node %s: systemd-nspawn exited during boot; booting it again. Its log:\n%s", n.Name, ee.log)
+				n.killLeftovers()
+				err = n.Boot(ctx)
+			}
+			errs <- err
+		}(n)
 	}
 	var all []error
 	for range nodes {

@@ -215,7 +215,14 @@ func (n *Node) Boot(ctx context.Context) error {
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start systemd-nspawn for node %s: %w", n.Name, err)
 	}
-	go func() { _ = cmd.Wait() }() // reaped here when this process started it
+	logPath := n.dir("log", "nspawn.log")
+	go func() { // reaped here when this process started it; how it ended is logged
+		err := cmd.Wait()
+		if f, ferr := os.OpenFile(logPath, os.O_WRONLY|os.O_APPEND, 0o644); ferr == nil {
+			fmt.Fprintf(f, "=== systemd-nspawn (PID %d) ended %s: %v\n", cmd.Process.Pid, time.Now().Format(time.RFC3339), exitOf(cmd.ProcessState, err))
+			f.Close()
+		}
+	}()
 	if err := os.WriteFile(n.dir("nspawn.pid"), []byte(strconv.Itoa(cmd.Process.Pid)), 0o644); err != nil {
 		return err
 	}
@@ -228,8 +235,16 @@ func (n *Node) WaitBooted(ctx context.Context, timeout time.Duration) error {
 	last := "no systemd yet"
 	for time.Now().Before(deadline) {
 		if n.nspawnPID() == 0 {
-			tail, _ := os.ReadFile(n.dir("log", "nspawn.log"))
-			return fmt.Errorf("node %s: systemd-nspawn exited during boot:\n%s", n.Name, lastLines(string(tail), 20))
+			// How it ended is logged as soon as it is reaped.
+			var tail []byte
+			for i := 0; i < 20; i++ {
+				tail, _ = os.ReadFile(n.dir("log", "nspawn.log"))
+				if bytes.Contains(tail[max(0, bytes.LastIndex(tail, []byte("=== boot"))):], []byte("=== systemd-nspawn")) {
+					break
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			return &bootExitError{node: n.Name, log: lastLines(string(tail), 20)}
 		}
 		if n.PID1() > 0 {
 			out, _ := n.Output(ctx, "systemctl", "is-system-running")
@@ -245,6 +260,25 @@ func (n *Node) WaitBooted(ctx context.Context, timeout time.Duration) error {
 		}
 	}
 	return fmt.Errorf("node %s did not boot within %s (systemd: %s)", n.Name, timeout, last)
+}
+
+// bootExitError is systemd-nspawn exiting before the node's systemd said
+// it was up.
+type bootExitError struct{ node, log string }
+
+func (e *bootExitError) Error() string {
+	return fmt.Sprintf("node %s: systemd-nspawn exited during boot:\n%s", e.node, e.log)
+}
+
+// exitOf says how a process ended: its exit code or the signal that killed it.
+func exitOf(st *os.ProcessState, err error) string {
+	if st == nil {
+		return fmt.Sprint(err)
+	}
+	if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return "killed by signal " + ws.Signal().String()
+	}
+	return fmt.Sprintf("exit status %d", st.ExitCode())
 }
 
 // nspawnPID is the PID of the node's running systemd-nspawn, 0 if none.
@@ -393,6 +427,38 @@ func (n *Node) Kill(ctx context.Context, comm string) (int, error) {
 	}
 	k, _ := strconv.Atoi(strings.TrimSpace(out))
 	return k, err
+}
+
+// killLeftovers kills what a dead systemd-nspawn left running in the
+// node's cgroups (its container's processes live on when nspawn alone
+// dies) and removes its host-side veth, so that the node can boot again.
+func (n *Node) killLeftovers() {
+	dirs, _ := n.cgroupDirs()
+	for i := 0; i < 50; i++ {
+		left := 0
+		for _, d := range dirs {
+			_ = filepath.WalkDir(d, func(p string, e os.DirEntry, err error) error {
+				if err != nil || e.IsDir() || e.Name() != "cgroup.procs" {
+					return nil
+				}
+				b, _ := os.ReadFile(p)
+				for _, f := range strings.Fields(string(b)) {
+					if pid, _ := strconv.Atoi(f); pid > 0 && pid != os.Getpid() {
+						left++
+						_ = syscall.Kill(pid, syscall.SIGKILL)
+					}
+				}
+				return nil
+			})
+		}
+		if left == 0 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if veth := "vb-" + n.Name; exists("/sys/class/net/" + veth) {
+		_ = exec.Command("ip", "link", "del", veth).Run()
+	}
 }
 
 // removeCgroups removes the node's cgroups, deepest first (the node must be
