@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 )
@@ -57,12 +58,72 @@ func (f FS) Remove(p string) (bool, error) {
 }
 
 // RemoveAll removes p and everything below it; a missing p is not an error.
-// It reports whether something was removed.
+// It reports whether something was removed. It refuses, removing nothing,
+// when p or a directory on its way is a symlink to a system directory
+// (IntoSystemDir): what it would remove is the system's, not ours.
 func (f FS) RemoveAll(p string) (bool, error) {
 	if !f.Exists(p) {
 		return false, nil
 	}
+	if link, target := f.IntoSystemDir(p); link != "" {
+		return false, &SystemDirLinkError{Path: p, Link: link, Target: target}
+	}
 	return true, os.RemoveAll(f.Path(p))
+}
+
+// SystemDirLinkError is a removal refused because the path leads through a
+// symlink into a system directory.
+type SystemDirLinkError struct{ Path, Link, Target string }
+
+func (e *SystemDirLinkError) Error() string {
+	return fmt.Sprintf("kept %s: %s is a symlink to the system directory %s (check it with 'ls -l %s' and remove what is yurtadm's by hand)",
+		e.Path, e.Link, e.Target, e.Link)
+}
+
+// SystemDirs are directories no symlink may lead a removal into.
+var SystemDirs = map[string]bool{
+	"/": true, "/etc": true, "/usr": true, "/var": true, "/var/lib": true, "/home": true, "/root": true, "/boot": true,
+	"/bin": true, "/sbin": true, "/lib": true, "/lib64": true, "/opt": true, "/srv": true, "/tmp": true, "/run": true,
+	"/dev": true, "/proc": true, "/sys": true, "/mnt": true, "/media": true, "/usr/lib": true, "/usr/local": true,
+}
+
+// IntoSystemDir reports the first directory on p's way (p's parents, and p
+// itself when it is a directory link) that is a symlink to a system
+// directory, and that directory: removing below it would remove what the
+// system owns. Both are host paths; link is empty when there is none.
+func (f FS) IntoSystemDir(p string) (link, target string) {
+	parts := strings.Split(strings.Trim(path.Clean("/"+p), "/"), "/")
+	root := f.Path("/")
+	for i := range parts {
+		cur := "/" + strings.Join(parts[:i+1], "/")
+		fi, err := os.Lstat(f.Path(cur))
+		if err != nil {
+			return "", ""
+		}
+		if fi.Mode()&os.ModeSymlink == 0 {
+			continue
+		}
+		real, err := filepath.EvalSymlinks(f.Path(cur))
+		if err != nil {
+			continue
+		}
+		t := path.Clean("/" + strings.TrimPrefix(strings.TrimPrefix(real, root), "/"))
+		if SystemDirs[t] {
+			return cur, t
+		}
+	}
+	return "", ""
+}
+
+// Readlink returns the target of the symlink p, and false when p is not a
+// symlink (or does not exist).
+func (f FS) Readlink(p string) (string, bool) {
+	fi, err := os.Lstat(f.Path(p))
+	if err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		return "", false
+	}
+	t, err := os.Readlink(f.Path(p))
+	return t, err == nil
 }
 
 // WriteFileAtomic writes data to p with perm: it writes a temporary file in

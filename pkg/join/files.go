@@ -20,6 +20,9 @@ type undo struct {
 	existed bool
 	data    []byte
 	mode    os.FileMode
+	// link is the target when path was a symlink: it is put back as that
+	// symlink (an atomic write replaced the link, not its target).
+	link string
 }
 
 // writer writes host files atomically, records them in the state file and
@@ -61,7 +64,9 @@ func (w *writer) WriteFile(p string, data []byte, perm os.FileMode) error {
 	}
 	if !w.touched[p] {
 		u := undo{path: p}
-		if b, err := w.fs.ReadFile(p); err == nil {
+		if t, ok := w.fs.Readlink(p); ok {
+			u.existed, u.link = true, t
+		} else if b, err := w.fs.ReadFile(p); err == nil {
 			st, _ := w.fs.Stat(p)
 			u.existed, u.data, u.mode = true, b, st.Mode().Perm()
 		} else if !errors.Is(err, fs.ErrNotExist) {
@@ -153,9 +158,12 @@ func (w *writer) Rollback() []error {
 	for i := len(w.undos) - 1; i >= 0; i-- {
 		u := w.undos[i]
 		var err error
-		if u.existed {
+		switch {
+		case u.link != "":
+			err = w.fs.SymlinkAtomic(u.link, u.path)
+		case u.existed:
 			err = w.fs.WriteFileAtomic(u.path, u.data, u.mode)
-		} else {
+		default:
 			_, err = w.fs.Remove(u.path)
 		}
 		if err != nil {

@@ -37,41 +37,6 @@ var kubeletEntries = map[string]bool{
 	"credential-provider": true, "boot_id": true,
 }
 
-// systemDirs are directories no symlink of ours may lead reset into.
-var systemDirs = map[string]bool{
-	"/": true, "/etc": true, "/usr": true, "/var": true, "/var/lib": true, "/home": true, "/root": true, "/boot": true,
-	"/bin": true, "/sbin": true, "/lib": true, "/lib64": true, "/opt": true, "/srv": true, "/tmp": true, "/run": true,
-	"/dev": true, "/proc": true, "/sys": true, "/mnt": true, "/media": true, "/usr/lib": true, "/usr/local": true,
-}
-
-// intoSystemDir reports the first directory on p's way (p's parents, and p
-// itself when it is a directory link) that is a symlink to a system
-// directory, and that directory: removing below it would remove what the
-// system owns.
-func intoSystemDir(fsys host.FS, p string) (link, target string) {
-	parts := strings.Split(strings.Trim(path.Clean(p), "/"), "/")
-	root := fsys.Path("/")
-	for i := range parts {
-		cur := "/" + strings.Join(parts[:i+1], "/")
-		fi, err := os.Lstat(fsys.Path(cur))
-		if err != nil {
-			return "", ""
-		}
-		if fi.Mode()&os.ModeSymlink == 0 {
-			continue
-		}
-		real, err := filepath.EvalSymlinks(fsys.Path(cur))
-		if err != nil {
-			continue
-		}
-		t := "/" + strings.TrimPrefix(strings.TrimPrefix(real, root), "/")
-		if systemDirs[path.Clean(t)] {
-			return cur, path.Clean(t)
-		}
-	}
-	return "", ""
-}
-
 // unitDirs hold systemd unit files and drop-ins: removing anything below
 // them needs a daemon-reload.
 var unitDirs = []string{"/etc/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system", "/run/systemd/system"}
@@ -129,7 +94,7 @@ func removePath(d ResetData, phase, p string) {
 		rep.skipped(phase, name, p+" does not exist")
 		return
 	}
-	if link, target := intoSystemDir(h.FS, p); link != "" {
+	if link, target := h.FS.IntoSystemDir(p); link != "" {
 		rep.failed(phase, name, fmt.Errorf("kept %s: %s is a symlink to the system directory %s", p, link, target),
 			"check "+link+" ('ls -l "+link+"') and remove what is yurtadm's by hand")
 		return
@@ -210,7 +175,7 @@ func cleanKubeletDir(d ResetData, phase string) {
 	h, rep := d.Host(), d.Report()
 	dir := constants.KubeletDir
 	name := "remove the rest of " + dir
-	if link, target := intoSystemDir(h.FS, dir); link != "" {
+	if link, target := h.FS.IntoSystemDir(dir); link != "" {
 		rep.failed(phase, name, fmt.Errorf("kept the rest of %s: %s is a symlink to the system directory %s", dir, link, target),
 			"check "+link+" ('ls -l "+link+"') and remove kubelet's entries by hand")
 		return

@@ -90,6 +90,12 @@ func confirmed(run func(ResetData, string) error) func(ResetData, string) error 
 		if err := d.Confirm(); err != nil {
 			return err
 		}
+		// SIGINT or SIGTERM: no further phase starts; the report says
+		// which were not done and reset exits 130.
+		if err := d.Context().Err(); err != nil {
+			d.Report().interrupted(phase)
+			return nil
+		}
 		return run(d, phase)
 	}
 }

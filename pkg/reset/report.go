@@ -1,6 +1,7 @@
 package reset
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -47,6 +48,8 @@ type report struct {
 	// unitsChanged is set when a unit file or drop-in was (or, in a dry
 	// run, would be) removed: the init system must re-read them.
 	unitsChanged bool
+	// wasInterrupted: a signal stopped reset before its last phase.
+	wasInterrupted bool
 }
 
 func (r *report) add(s step) {
@@ -72,6 +75,12 @@ func (r *report) skipped(phase, name, detail string) {
 
 func (r *report) planned(phase, name, detail string) {
 	r.add(step{Phase: phase, Name: name, Status: statusPlanned, Detail: detail})
+}
+
+// interrupted records a phase not run because reset was interrupted.
+func (r *report) interrupted(phase string) {
+	r.wasInterrupted = true
+	r.skipped(phase, phase, "interrupted (SIGINT or SIGTERM): not done")
 }
 
 func (r *report) failed(phase, name string, err error, manual string) {
@@ -183,6 +192,14 @@ func (r *report) result() error {
 		if s.Manual != "" && !slices.Contains(manual, s.Manual) {
 			manual = append(manual, s.Manual)
 		}
+	}
+	if r.wasInterrupted {
+		msg := "reset was interrupted: the phases marked interrupted were not done"
+		if len(names) > 0 {
+			msg += fmt.Sprintf("; %d step(s) failed before: %s", len(names), strings.Join(names, ", "))
+		}
+		return &cmdutil.Error{Code: cmdutil.ExitInterrupted, Err: errors.New(msg),
+			Hint: "run 'yurtadm reset' again to finish (it is safe to repeat)"}
 	}
 	if len(names) == 0 {
 		return nil

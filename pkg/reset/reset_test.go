@@ -37,6 +37,8 @@ type env struct {
 	args   []string
 	out    bytes.Buffer
 	errOut bytes.Buffer
+	// ctx is the command's context (nil: context.Background()).
+	ctx context.Context
 }
 
 func newEnv(t *testing.T) *env {
@@ -69,7 +71,11 @@ func (e *env) run(args ...string) error {
 	cmd.SetOut(&e.out)
 	cmd.SetErr(&e.errOut)
 	cmd.SilenceErrors, cmd.SilenceUsage = true, true
-	return cmd.ExecuteContext(context.Background())
+	ctx := e.ctx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	return cmd.ExecuteContext(ctx)
 }
 
 // report parses -o json output.
@@ -995,5 +1001,33 @@ func TestResetWithoutPodLogs(t *testing.T) {
 	st := findStep(t, e.report(), PhaseRemoveFiles+"/"+SubphaseYurthubLogs, "remove yurthub's pod logs")
 	if st.Status != statusSkipped || !strings.Contains(st.Detail, "does not exist") {
 		t.Errorf("step %+v, want skipped: /var/log/pods does not exist", st)
+	}
+}
+
+// A signal after the prompt was answered: no further phase starts, the
+// report names each as interrupted, and reset exits 130 (not 0).
+func TestResetInterruptedStartsNoFurtherPhase(t *testing.T) {
+	e := newEnv(t)
+	plantJoined(t, e, plant{state: stateJSON(true)})
+	before := hosttest.Tree(t, e.h)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	e.ctx = ctx
+	e.confirm = func() error { cancel(); return nil } // SIGINT right after "y"
+	err := e.run("-o", "json")
+	if got := cmdutil.ExitCode(err); got != cmdutil.ExitInterrupted {
+		t.Fatalf("exit %d (%v), want %d", got, err, cmdutil.ExitInterrupted)
+	}
+	if got := e.init.CallLog(); len(got) != 0 {
+		t.Errorf("kubelet was touched after the interrupt: %v", got)
+	}
+	if after := hosttest.Tree(t, e.h); strings.Join(before, "\n") != strings.Join(after, "\n") {
+		t.Error("files were removed after the interrupt")
+	}
+	r := e.report()
+	for _, ph := range []string{PhaseStopKubelet, PhaseRemoveContainers, PhaseUnmount, PhaseRemoveFiles + "/" + SubphaseYurthub} {
+		if s := findStep(t, r, ph, ph); !strings.Contains(s.Detail, "interrupted") {
+			t.Errorf("phase %s: %+v, want it reported as interrupted", ph, s)
+		}
 	}
 }

@@ -31,6 +31,9 @@ type BackupEntry struct {
 	SHA256  string      `json:"sha256,omitempty"`
 	// Copy is where the original bytes are kept (existed only).
 	Copy string `json:"copy,omitempty"`
+	// Link is the target when the path was a symlink: restored as that
+	// symlink (convert's atomic writes replace a link, not its target).
+	Link string `json:"link,omitempty"`
 }
 
 // Backup is what convert saved before it changed a node.
@@ -59,6 +62,10 @@ func takeBackup(fsys host.FS, paths, dirs []string, server string, now time.Time
 		}
 	}
 	for _, p := range paths {
+		if t, ok := fsys.Readlink(p); ok {
+			b.Entries = append(b.Entries, BackupEntry{Path: p, Existed: true, Link: t})
+			continue
+		}
 		data, err := fsys.ReadFile(p)
 		if errors.Is(err, fs.ErrNotExist) {
 			b.Entries = append(b.Entries, BackupEntry{Path: p})
@@ -127,6 +134,12 @@ func (e BackupEntry) original(fsys host.FS) ([]byte, error) {
 func (e BackupEntry) restore(fsys host.FS) (bool, error) {
 	if !e.Existed {
 		return fsys.Remove(e.Path)
+	}
+	if e.Link != "" {
+		if t, ok := fsys.Readlink(e.Path); ok && t == e.Link {
+			return false, nil
+		}
+		return true, fsys.SymlinkAtomic(e.Link, e.Path)
 	}
 	data, err := e.original(fsys)
 	if err != nil {

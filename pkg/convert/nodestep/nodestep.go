@@ -394,8 +394,8 @@ func existing(b *Backup) []string {
 
 func flagsMode(b *Backup) os.FileMode {
 	for _, e := range b.Entries {
-		if e.Path == constants.KubeletFlagsEnvFile && e.Existed {
-			return e.Mode
+		if e.Path == constants.KubeletFlagsEnvFile && e.Existed && e.Mode != 0 {
+			return e.Mode // (a symlink has none: the default)
 		}
 	}
 	return 0o644

@@ -534,3 +534,65 @@ spec:
 		t.Errorf("the step does not say why the built-in template was used: %+v", r.Steps)
 	}
 }
+
+// A kubelet file that is a symlink (a device image keeping its settings
+// elsewhere) comes back as the same symlink, on rollback and on revert, and
+// the file it points at is never written.
+func TestSymlinkedKubeletFileComesBackAsTheSymlink(t *testing.T) {
+	for _, fail := range []bool{false, true} {
+		n := newNode(t)
+		if err := n.h.FS.WriteFileAtomic("/srv/device/kubeadm-flags.env", []byte(origFlags), 0o640); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := n.h.FS.Remove(constants.KubeletFlagsEnvFile); err != nil {
+			t.Fatal(err)
+		}
+		if err := n.h.FS.SymlinkAtomic("../../../srv/device/kubeadm-flags.env", constants.KubeletFlagsEnvFile); err != nil {
+			t.Fatal(err)
+		}
+		before := n.tree()
+		n.broken.Store(fail)
+		r, err := Convert(context.Background(), opts(), n.env)
+		if fail {
+			if err == nil || r.Outcome != OutcomeRolledBack {
+				t.Fatalf("want a rollback, got %v %+v", err, r)
+			}
+		} else {
+			if err != nil || r.Outcome != OutcomeConverted {
+				t.Fatalf("convert: %v %+v", err, r)
+			}
+			if n.read("/srv/device/kubeadm-flags.env") != origFlags {
+				t.Errorf("convert wrote through the symlink into the file it points at")
+			}
+			if r, err = Revert(context.Background(), opts(), n.env); err != nil || r.Outcome != OutcomeReverted {
+				t.Fatalf("revert: %v %+v", err, r)
+			}
+		}
+		if d := diff(before, n.tree()); d != "" {
+			t.Errorf("rolled back %v: the node is not as before:\n%s", fail, d)
+		}
+	}
+}
+
+// Revert never removes through a symlink into a system directory: with
+// /var/lib/yurthub a link to /etc, /etc stays whole and revert says why.
+func TestRevertDoesNotRemoveThroughALinkIntoASystemDir(t *testing.T) {
+	n := newNode(t)
+	if _, err := Convert(context.Background(), opts(), n.env); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.h.FS.RemoveAll(constants.YurthubDir); err != nil {
+		t.Fatal(err)
+	}
+	hosttest.WriteFile(t, n.h, "/etc/passwd", "root:x:0:0::/root:/bin/sh\n")
+	if err := n.h.FS.SymlinkAtomic("../../etc", constants.YurthubDir); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Revert(context.Background(), opts(), n.env)
+	if err == nil || !strings.Contains(r.Message, "symlink to the system directory /etc") {
+		t.Fatalf("want revert to refuse and say why, got %v %+v", err, r)
+	}
+	if n.read("/etc/passwd") != "root:x:0:0::/root:/bin/sh\n" {
+		t.Error("/etc/passwd went")
+	}
+}
