@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
+	certutil "k8s.io/client-go/util/cert"
 	utilsexec "k8s.io/utils/exec"
 	"sigs.k8s.io/yaml"
 
@@ -322,13 +323,12 @@ func (d *doctor) crictl(args ...string) ([]byte, error) {
 
 var errCrictlMissing = errors.New("crictl not found in system path: install cri-tools to let doctor read the container runtime")
 
-// parseCerts parses every certificate in PEM data, ignoring keys.
+// parseCerts parses every certificate in PEM data, ignoring keys (client-go's
+// certutil); none when one of them does not parse.
 func parseCerts(data []byte) []*x509.Certificate {
-	var certs []*x509.Certificate
-	for _, b := range pemBlocks(data, "CERTIFICATE") {
-		if c, err := x509.ParseCertificate(b); err == nil {
-			certs = append(certs, c)
-		}
+	certs, err := certutil.ParseCertsPEM(data)
+	if err != nil {
+		return nil
 	}
 	return certs
 }

@@ -3,7 +3,6 @@ package doctor
 import (
 	"bytes"
 	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -37,21 +36,6 @@ func (d *doctor) readHostFile(p string) ([]byte, error) {
 		p = target
 	}
 	return nil, fmt.Errorf("%s: too many levels of symbolic links", p)
-}
-
-// pemBlocks returns the DER bytes of every PEM block of type typ.
-func pemBlocks(data []byte, typ string) [][]byte {
-	var out [][]byte
-	for {
-		var b *pem.Block
-		b, data = pem.Decode(data)
-		if b == nil {
-			return out
-		}
-		if b.Type == typ {
-			out = append(out, b.Bytes)
-		}
-	}
 }
 
 // certFile is one certificate file yurthub uses.
