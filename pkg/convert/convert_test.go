@@ -753,3 +753,49 @@ func TestEdgeWorkerLabelIsSetAsTheNode(t *testing.T) {
 		t.Errorf("%d patches for 2 nodes, want one each", patches)
 	}
 }
+
+// A run whose Lease another run took over while its first node Job ran:
+// it starts no further Job, deletes none (they are the new holder's now),
+// leaves the new holder's Lease alone and exits 3 naming the lost lock.
+func TestConvertThatLosesItsLockStartsNothingMore(t *testing.T) {
+	defer func(d time.Duration) { lockRenew = d }(lockRenew)
+	lockRenew = 5 * time.Millisecond
+	m, e1, e2 := readyNode("master", map[string]string{labelControlPlane: ""}), readyNode("edge-1", nil), readyNode("edge-2", nil)
+	h := newCmdHarness(t, kubeadmConfig("v1.34.4"), &m, &e1, &e2)
+	var jobsFor []string
+	h.kc.PrependReactor("create", "jobs", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		j := a.(k8stesting.CreateAction).GetObject().(*batchJob)
+		j.Name = j.GenerateName + "abcde"
+		jobsFor = append(jobsFor, j.Annotations[AnnotationNode])
+		// The Job never finishes; meanwhile another run takes the Lease.
+		gvr := coordinationv1.SchemeGroupVersion.WithResource("leases")
+		l, err := h.kc.Tracker().Get(gvr, "kube-system", LockName)
+		if err != nil {
+			t.Errorf("no lock while a Job is created: %v", err)
+			return false, nil, nil
+		}
+		lc := l.(*coordinationv1.Lease).DeepCopy()
+		lc.Spec.HolderIdentity = ptr.To("hostB/2/convert")
+		_ = h.kc.Tracker().Update(gvr, lc, "kube-system")
+		return false, nil, nil
+	})
+	err := h.run(false, "--yes", "--concurrency", "1", "--timeout", "5s")
+	if cmdutil.ExitCode(err) != cmdutil.ExitPreflight || !errors.Is(err, ErrLockLost) {
+		t.Fatalf("got exit %d: %v, want %d and the lost lock", cmdutil.ExitCode(err), err, cmdutil.ExitPreflight)
+	}
+	if len(jobsFor) != 1 {
+		t.Errorf("Jobs created for %v: want only the first, none after the lock was lost", jobsFor)
+	}
+	for _, a := range h.kc.Actions() {
+		if a.GetVerb() == "delete" && a.GetResource().Resource == "jobs" {
+			t.Errorf("a Job the new holder owns was deleted: %v", a)
+		}
+	}
+	l, err := h.kc.CoordinationV1().Leases("kube-system").Get(context.Background(), LockName, metav1.GetOptions{})
+	if err != nil || l.Spec.HolderIdentity == nil || *l.Spec.HolderIdentity != "hostB/2/convert" {
+		t.Errorf("the new holder's Lease: %v %+v", err, l)
+	}
+	if !strings.Contains(h.errOut.String()+h.out.String(), "stopping") {
+		t.Errorf("the run did not say it stopped:\n%s%s", h.out.String(), h.errOut.String())
+	}
+}

@@ -23,8 +23,10 @@ const (
 	LockName            = "yurtctl-convert-lock"
 	AnnotationOperation = "yurtctl.openyurt.io/operation"
 	lockDuration        = 30 * time.Second
-	lockRenew           = 10 * time.Second
 )
+
+// lockRenew is how often the holder renews its Lease (a variable for tests).
+var lockRenew = 10 * time.Second
 
 // ErrLockHeld is returned when another live convert or revert holds the lock.
 var ErrLockHeld = errors.New("another yurtctl convert or revert is running")
