@@ -509,3 +509,89 @@ func TestSplitManifests(t *testing.T) {
 		t.Errorf("%d documents, kinds %v", len(docs), kinds)
 	}
 }
+
+// The chart's yurt-hub ClusterRole, bound to every node, loses its
+// cluster-wide ConfigMap and Lease grants; ConfigMaps are granted in the
+// release's namespace only; every other rule is the chart's.
+func TestPostRenderYurthubNarrowsTheNodesRole(t *testing.T) {
+	in := renderedHub[:strings.Index(renderedHub, "---\napiVersion: apps.openyurt.io")] + `---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: yurt-hub
+rules:
+  - apiGroups: [""]
+    resources: [events]
+    verbs: [get]
+  - apiGroups: [apps.openyurt.io]
+    resources: [nodepools]
+    verbs: [list, watch]
+  - apiGroups: [""]
+    resources: [configmaps]
+    verbs: [get, list, watch]
+  - apiGroups: [coordination.k8s.io]
+    resources: [leases]
+    verbs: [get, update]
+  - apiGroups: [discovery.k8s.io]
+    resources: [endpointslices]
+    verbs: [list, watch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: yurt-hub-yurt-static-set-role
+rules:
+  - apiGroups: [""]
+    resources: [configmaps]
+    resourceNames: [yurt-static-set-yurt-hub]
+    verbs: [get]
+`
+	in = strings.Replace(in, "  name: yurt-hub-cfg\n", "  name: yurt-hub-cfg\n  namespace: openyurt-system\n", 1)
+	out, err := PostRenderYurthub([]byte(in), nil, UpgradeOTA, constants.YurthubBootstrapModeKCE)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byKind := map[string][]string{}
+	var hub rbacv1.ClusterRole
+	var role rbacv1.Role
+	var binding rbacv1.RoleBinding
+	for _, d := range splitDocs(out) {
+		var o manifestObject
+		if err := yaml.Unmarshal(d, &o); err != nil {
+			t.Fatal(err)
+		}
+		byKind[o.Kind] = append(byKind[o.Kind], o.Metadata.Namespace+"/"+o.Metadata.Name)
+		switch {
+		case o.Kind == "ClusterRole" && o.Metadata.Name == "yurt-hub":
+			err = yaml.Unmarshal(d, &hub)
+		case o.Kind == "Role":
+			err = yaml.Unmarshal(d, &role)
+		case o.Kind == "RoleBinding":
+			err = yaml.Unmarshal(d, &binding)
+		case o.Kind == "ClusterRole":
+			if !strings.Contains(string(d), "yurt-static-set-yurt-hub") {
+				t.Errorf("the static-set role changed:\n%s", d)
+			}
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	var res []string
+	for _, r := range hub.Rules {
+		res = append(res, strings.Join(r.Resources, ","))
+	}
+	if got := strings.Join(res, " "); got != "events nodepools endpointslices" {
+		t.Errorf("yurt-hub ClusterRole grants %q, want the chart's rules without configmaps and leases", got)
+	}
+	if role.Namespace != "openyurt-system" || len(role.Rules) != 1 || strings.Join(role.Rules[0].Resources, ",") != "configmaps" ||
+		strings.Join(role.Rules[0].Verbs, ",") != "get,list,watch" {
+		t.Errorf("Role %+v, want configmaps get/list/watch in the release's namespace", role)
+	}
+	if binding.Namespace != "openyurt-system" || binding.RoleRef.Name != role.Name || len(binding.Subjects) != 1 || binding.Subjects[0].Name != "system:nodes" {
+		t.Errorf("RoleBinding %+v", binding)
+	}
+	if len(byKind["ClusterRole"]) != 2 || len(byKind["ConfigMap"]) != 1 {
+		t.Errorf("documents out: %v", byKind)
+	}
+}

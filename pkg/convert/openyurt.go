@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -139,6 +140,7 @@ func PostRenderYurthub(in []byte, args []string, strategy, bootstrapMode string)
 		return nil, fmt.Errorf("bootstrap mode %q: want %s or %s", bootstrapMode, constants.YurthubBootstrapModeKCE, bootstrapModeToken)
 	}
 	var out bytes.Buffer
+	ns, narrowed := "", false
 	for i, d := range splitDocs(in) {
 		if i > 0 {
 			out.WriteString("---\n")
@@ -146,6 +148,18 @@ func PostRenderYurthub(in []byte, args []string, strategy, bootstrapMode string)
 		var o manifestObject
 		if err := yaml.Unmarshal(d, &o); err != nil {
 			return nil, fmt.Errorf("document %d: %w", i+1, err)
+		}
+		if o.Kind == "ConfigMap" && o.Metadata.Name == constants.YurthubConfigMap {
+			ns = o.Metadata.Namespace
+		}
+		if o.Kind == "ClusterRole" && o.Metadata.Name == hubClusterRole && strings.HasPrefix(o.APIVersion, "rbac.authorization.k8s.io/") {
+			nd, err := narrowHubRole(d)
+			if err != nil {
+				return nil, fmt.Errorf("ClusterRole %s: %w", hubClusterRole, err)
+			}
+			out.Write(nd)
+			narrowed = true
+			continue
 		}
 		if o.Kind != "YurtStaticSet" || !strings.HasPrefix(o.APIVersion, "apps.openyurt.io/") {
 			out.Write(d)
@@ -170,7 +184,79 @@ func PostRenderYurthub(in []byte, args []string, strategy, bootstrapMode string)
 		}
 		out.Write(data)
 	}
+	if narrowed {
+		if ns == "" {
+			ns = "kube-system"
+		}
+		out.WriteString("---\n")
+		out.WriteString(hubConfigMapRole(ns))
+	}
 	return out.Bytes(), nil
+}
+
+// hubClusterRole is the yurthub chart's ClusterRole for every node
+// (bound to system:nodes).
+const hubClusterRole = "yurt-hub"
+
+// narrowHubRole takes out of the chart's yurt-hub ClusterRole the two
+// cluster-wide grants yurthub v1.7.0 does not need: ConfigMaps in every
+// namespace (it lists only its own namespace's yurt-hub-cfg and
+// leader-hub-<pool>, by label: hubConfigMapRole grants that) and get and
+// update on every Lease (it renews only its node's Lease in
+// kube-node-lease, which the Node authorizer allows a node, and no
+// other node's). Every other rule stays the chart's.
+func narrowHubRole(d []byte) ([]byte, error) {
+	var m map[string]any
+	if err := yaml.Unmarshal(d, &m); err != nil {
+		return nil, err
+	}
+	rules, _, _ := unstructured.NestedSlice(m, "rules")
+	var kept []any
+	for _, r := range rules {
+		rm, ok := r.(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf("a rule is not a mapping")
+		}
+		groups, _, _ := unstructured.NestedStringSlice(rm, "apiGroups")
+		res, _, _ := unstructured.NestedStringSlice(rm, "resources")
+		if (slices.Equal(groups, []string{""}) && slices.Equal(res, []string{"configmaps"})) ||
+			(slices.Equal(groups, []string{"coordination.k8s.io"}) && slices.Equal(res, []string{"leases"})) {
+			continue
+		}
+		kept = append(kept, r)
+	}
+	m["rules"] = kept
+	return yaml.Marshal(m)
+}
+
+// hubConfigMapRole is what yurthub v1.7.0 reads of ConfigMaps, in its own
+// namespace only: a Role and its binding to every node (Helm owns them
+// with the release, so uninstall removes them).
+func hubConfigMapRole(ns string) string {
+	return fmt.Sprintf(`apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata:
+  name: %[1]s
+  namespace: %[2]s
+rules:
+  - apiGroups: [""]
+    resources: [configmaps]
+    verbs: [get, list, watch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: %[1]s
+  namespace: %[2]s
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: Role
+  name: %[1]s
+subjects:
+  - apiGroup: rbac.authorization.k8s.io
+    kind: Group
+    name: system:nodes
+`, hubClusterRole, ns)
 }
 
 // bootstrapModeToken is yurthub's token bootstrap (OpenYurt's chart's).

@@ -758,9 +758,9 @@ func TestJoinWarnsWhenTheCAIsNotPinned(t *testing.T) {
 // An interrupt (the command's context ends, as on SIGINT) while kubelet
 // starts: no later phase runs, what the join wrote is rolled back, and the
 // error says interrupted (the CLI maps it to exit 130), not a time-out.
-func TestJoinInterruptedRollsBack(t *testing.T) {
-	c := newCluster(t, testToken, true)
-	hh := newHarness(t, c)
+// runInterrupted runs join with args; when kubelet starts, onStart gets the
+// cancel of the command's context (a signal, as cli.Run turns it into one).
+func (hh *harness) runInterrupted(args []string, onStart func(cancel func())) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	prev := hh.init.OnStart
@@ -768,12 +768,18 @@ func TestJoinInterruptedRollsBack(t *testing.T) {
 		if prev != nil {
 			prev(s)
 		}
-		cancel()
+		onStart(cancel)
 	}
 	cmd := NewCommandWithEnv(cmdutil.IOStreams{In: strings.NewReader(""), Out: &hh.stdout, ErrOut: &hh.stderr}, hh.env)
-	cmd.SetArgs(baseArgs(c))
+	cmd.SetArgs(args)
 	cmd.SilenceUsage, cmd.SilenceErrors = true, true
-	err := cmd.ExecuteContext(ctx)
+	return cmd.ExecuteContext(ctx)
+}
+
+func TestJoinInterruptedRollsBack(t *testing.T) {
+	c := newCluster(t, testToken, true)
+	hh := newHarness(t, c)
+	err := hh.runInterrupted(baseArgs(c), func(cancel func()) { cancel() })
 	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "interrupted before phase wait-yurthub") {
 		t.Fatalf("err %v, want an interruption before wait-yurthub", err)
 	}
@@ -787,6 +793,29 @@ func TestJoinInterruptedRollsBack(t *testing.T) {
 	}
 	if !strings.Contains(strings.Join(hh.init.CallLog(), ","), "stop") {
 		t.Errorf("kubelet was not stopped by the rollback: %v", hh.init.CallLog())
+	}
+}
+
+// A signal while join waits for a yurthub that never gets healthy: the
+// wait says interrupted (not a time-out) and join rolls back.
+func TestJoinInterruptedInAWaitRollsBack(t *testing.T) {
+	c := newCluster(t, testToken, true)
+	hh := newHarness(t, c)
+	hh.healthy = false
+	start := time.Now()
+	err := hh.runInterrupted(baseArgs(c), func(cancel func()) {
+		time.AfterFunc(100*time.Millisecond, cancel) // well inside the wait
+	})
+	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "interrupted while waiting for yurthub") || !strings.Contains(err.Error(), "not ready") {
+		t.Fatalf("err %v, want an interruption inside the wait for yurthub naming its last answer", err)
+	}
+	if cmdutil.ExitCode(err) == cmdutil.ExitTimeout || time.Since(start) > 30*time.Second {
+		t.Errorf("an interrupt reported as a time-out (exit %d after %s)", cmdutil.ExitCode(err), time.Since(start))
+	}
+	for _, p := range []string{constants.KubeletConfigFile, constants.YurthubManifest, constants.KubeletBootstrapConfig} {
+		if hh.h.FS.Exists(p) {
+			t.Errorf("%s left after the interrupted join", p)
+		}
 	}
 }
 

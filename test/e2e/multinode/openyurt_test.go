@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -228,4 +229,65 @@ func unreachableOf(p *corev1.Pod) string {
 		}
 	}
 	return "no unreachable toleration"
+}
+
+// TestNodesRBACIsNarrow: what every node may do through the yurthub
+// chart's RBAC, post-rendered by convert: ConfigMaps readable in
+// kube-system only (where yurthub lists yurt-hub-cfg), no Lease writable but
+// the node's own (the Node authorizer's), asked of the real API server
+// with SubjectAccessReviews as edge1; and yurthub on every edge and cloud
+// node read its ConfigMap under it (yurthub serves nothing until it has:
+// "hub is not ready for yurt-hub-cfg configmap is not synced") and was
+// never forbidden anything.
+func TestNodesRBACIsNarrow(t *testing.T) {
+	c := need(t)
+	ctx := timeout(t, 2*time.Minute)
+	can := func(verb, group, resource, ns, name string) bool {
+		t.Helper()
+		r, err := c.Client.AuthorizationV1().SubjectAccessReviews().Create(ctx, &authorizationv1.SubjectAccessReview{
+			Spec: authorizationv1.SubjectAccessReviewSpec{
+				User: "system:node:" + edge1Name, Groups: []string{"system:nodes", "system:authenticated"},
+				ResourceAttributes: &authorizationv1.ResourceAttributes{Verb: verb, Group: group, Resource: resource, Namespace: ns, Name: name},
+			}}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Status.Allowed
+	}
+	for _, q := range []struct {
+		verb, group, resource, ns, name string
+		want                            bool
+	}{
+		{"list", "", "configmaps", "kube-system", "", true},
+		{"watch", "", "configmaps", "kube-system", "", true},
+		{"list", "", "configmaps", "default", "", false},
+		{"get", "", "configmaps", "kube-public", "some-config", false},
+		{"update", "coordination.k8s.io", "leases", "kube-system", "kube-controller-manager", false},
+		{"update", "coordination.k8s.io", "leases", "kube-node-lease", edge2Name, false},
+		{"update", "coordination.k8s.io", "leases", "kube-node-lease", edge1Name, true},
+		{"list", "apps.openyurt.io", "nodepools", "", "", true},
+		{"list", "discovery.k8s.io", "endpointslices", "", "", true},
+	} {
+		if got := can(q.verb, q.group, q.resource, q.ns, q.name); got != q.want {
+			t.Errorf("node %s may %s %s %s/%s: %v, want %v", edge1Name, q.verb, q.resource, q.ns, q.name, got, q.want)
+		}
+	}
+	for _, n := range c.Nodes()[1:] {
+		if n.Role != cluster.RoleEdge && n.Role != cluster.RoleCloud {
+			continue
+		}
+		logs, err := n.Shell(ctx, `for id in $(crictl ps -a -q --name yurt-hub); do crictl logs "$id" 2>&1; done`)
+		if err != nil || logs == "" {
+			t.Errorf("%s: yurthub's logs: %v", n.Name, err)
+			continue
+		}
+		if !strings.Contains(logs, "namespaces/kube-system/configmaps?labelSelector=openyurt.io%2Fconfigmap-name") || !strings.Contains(logs, `"Caches populated" type="*v1.ConfigMap"`) {
+			t.Errorf("%s: yurthub did not list its ConfigMap in kube-system", n.Name)
+		}
+		for _, l := range strings.Split(logs, "\n") {
+			if strings.Contains(strings.ToLower(l), "forbidden") {
+				t.Errorf("%s: yurthub was forbidden something: %s", n.Name, l)
+			}
+		}
+	}
 }
