@@ -7,6 +7,7 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -593,5 +594,27 @@ rules:
 	}
 	if len(byKind["ClusterRole"]) != 2 || len(byKind["ConfigMap"]) != 1 {
 		t.Errorf("documents out: %v", byKind)
+	}
+}
+
+// retryWebhook tries again while yurt-manager's webhook is not serving,
+// and gives any other error back at once.
+func TestRetryWebhook(t *testing.T) {
+	defer func(d time.Duration) { webhookRetry = d }(webhookRetry)
+	webhookRetry = time.Millisecond
+	calls := 0
+	r, err := retryWebhook(context.Background(), func() (string, error) {
+		if calls++; calls < 3 {
+			return "", errors.New(`Internal error occurred: failed calling webhook "vnodepool.kb.io": connection refused`)
+		}
+		return "created", nil
+	})
+	if r != "created" || err != nil || calls != 3 {
+		t.Errorf("while the webhook starts: %q %v after %d calls, want created after 3", r, err, calls)
+	}
+	calls = 0
+	_, err = retryWebhook(context.Background(), func() (string, error) { calls++; return "", errors.New("forbidden") })
+	if err == nil || calls != 1 {
+		t.Errorf("another error: %v after %d calls, want it back after 1", err, calls)
 	}
 }

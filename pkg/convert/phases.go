@@ -16,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/version"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/yaml"
 
 	"github.com/yurtadm/yurtadm/pkg/cmdutil"
@@ -303,19 +304,17 @@ func waitConfigMap(ctx context.Context, c Clients, ns, name string, timeout time
 // retryWebhook runs f again while the API server cannot reach one of
 // yurt-manager's webhooks yet (for up to 90 s).
 func retryWebhook(ctx context.Context, f func() (string, error)) (string, error) {
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		r, err := f()
-		if err == nil || time.Now().After(deadline) || !webhookNotReady(err) {
-			return r, err
-		}
-		select {
-		case <-ctx.Done():
-			return r, err
-		case <-time.After(2 * time.Second):
-		}
-	}
+	var r string
+	var err error
+	_ = wait.PollUntilContextTimeout(ctx, webhookRetry, 90*time.Second, true, func(context.Context) (bool, error) {
+		r, err = f()
+		return err == nil || !webhookNotReady(err), nil
+	})
+	return r, err
 }
+
+// webhookRetry is how often retryWebhook tries again (a variable for tests).
+var webhookRetry = 2 * time.Second
 
 func webhookNotReady(err error) bool {
 	s := err.Error()

@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/yaml"
 
@@ -326,20 +327,12 @@ func (d *doctor) ensureImage(image string, dryRun bool) error {
 // waitUpgraded waits until a yurt-hub container that was not there before
 // runs (the manifest naming image), yurthub answers healthz and readyz,
 // and the mirror pod carries the template's hash (when it has one).
-func (d *doctor) waitUpgraded(ctx context.Context, cl kube.Interface, ns, pod, image, hash string, oldIDs map[string]bool, wait time.Duration) bool {
-	deadline := time.Now().Add(wait)
-	for time.Now().Before(deadline) {
+func (d *doctor) waitUpgraded(ctx context.Context, cl kube.Interface, ns, pod, image, hash string, oldIDs map[string]bool, timeout time.Duration) bool {
+	err := wait.PollUntilContextTimeout(ctx, healthPoll, timeout, true, func(context.Context) (bool, error) {
 		d.once = map[string]*sync.Once{} // read everything again
-		if d.newHubServing(image, oldIDs) && d.mirrorHash(cl, ns, pod) == hash {
-			return true
-		}
-		select {
-		case <-ctx.Done():
-			return false
-		case <-time.After(healthPoll):
-		}
-	}
-	return false
+		return d.newHubServing(image, oldIDs) && d.mirrorHash(cl, ns, pod) == hash, nil
+	})
+	return err == nil
 }
 
 // newHubServing tells whether the manifest names image and a new yurt-hub
