@@ -37,7 +37,7 @@ go test "${unit[@]}"
 
 # The fuzz targets (their corpus is checked in under testdata/fuzz), each
 # for a bounded time: YURTADM_FUZZTIME (default 10s).
-for target in "./templates FuzzRenderYurthub" "./pkg/cmdutil FuzzReadConfigFile" "./pkg/yurthub FuzzSetKubeconfigFlag"; do
+for target in "./templates FuzzRenderYurthub" "./pkg/cmdutil FuzzReadConfigFile" "./pkg/yurthub FuzzSetKubeconfigFlag" "./pkg/convert/nodestep FuzzDirectClientConfig"; do
   set -- $target
   step "fuzz $2 ($1) for ${YURTADM_FUZZTIME:-10s}"
   go test -run '^$' -fuzz "^$2\$" -fuzztime "${YURTADM_FUZZTIME:-10s}" "$1"

@@ -201,26 +201,34 @@ func DirectClientConfig(fsys host.FS) (*rest.Config, error) {
 	// The files are read here, following symlinks below the host root:
 	// kubelet-client-current.pem is an absolute symlink, which the client
 	// would otherwise resolve outside the root (seen on the e2e harness).
-	for _, a := range cfg.AuthInfos {
-		if filepath.IsAbs(a.ClientCertificate) {
-			if a.ClientCertificateData, err = readBelowRoot(fsys, a.ClientCertificate); err != nil {
-				return nil, err
-			}
-			a.ClientCertificate = ""
+	// A relative path is relative to the kubeconfig's directory, as kubelet
+	// reads it (not to this process's working directory).
+	inline := func(p *string, data *[]byte) error {
+		if *p == "" {
+			return nil
 		}
-		if filepath.IsAbs(a.ClientKey) {
-			if a.ClientKeyData, err = readBelowRoot(fsys, a.ClientKey); err != nil {
-				return nil, err
-			}
-			a.ClientKey = ""
+		f := *p
+		if !filepath.IsAbs(f) {
+			f = filepath.Join(filepath.Dir(constants.KubeletKubeconfig), f)
+		}
+		b, err := readBelowRoot(fsys, f)
+		if err != nil {
+			return err
+		}
+		*data, *p = b, ""
+		return nil
+	}
+	for _, a := range cfg.AuthInfos {
+		if err := inline(&a.ClientCertificate, &a.ClientCertificateData); err != nil {
+			return nil, err
+		}
+		if err := inline(&a.ClientKey, &a.ClientKeyData); err != nil {
+			return nil, err
 		}
 	}
 	for _, c := range cfg.Clusters {
-		if filepath.IsAbs(c.CertificateAuthority) {
-			if c.CertificateAuthorityData, err = readBelowRoot(fsys, c.CertificateAuthority); err != nil {
-				return nil, err
-			}
-			c.CertificateAuthority = ""
+		if err := inline(&c.CertificateAuthority, &c.CertificateAuthorityData); err != nil {
+			return nil, err
 		}
 	}
 	rc, err := clientcmd.NewDefaultClientConfig(*cfg, &clientcmd.ConfigOverrides{}).ClientConfig()
