@@ -1,11 +1,14 @@
 package reset
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"path"
 	"strings"
 	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/yurtadm/yurtadm/pkg/constants"
 	"github.com/yurtadm/yurtadm/pkg/cri"
@@ -255,33 +258,33 @@ func plural(n int, noun string) string {
 // way kubeadm reset retries its container removal.
 func removePods(d ResetData, endpoint string) error {
 	h := d.Host()
-	pause := removeRetryPause
 	var err error
-	for attempt := 1; ; attempt++ {
+	attempt := 0
+	backoff := wait.Backoff{Duration: removeRetryPause, Factor: 2, Steps: removeAttempts}
+	_ = wait.ExponentialBackoffWithContext(d.Context(), backoff, func(ctx context.Context) (bool, error) {
+		if attempt++; attempt > 1 {
+			// Gone meanwhile (kubelet finished starting it, then it went).
+			if out, lerr := h.Exec.CommandContext(ctx, "crictl", "--runtime-endpoint", endpoint, "pods", "-q").Output(); lerr == nil && len(strings.Fields(string(out))) == 0 {
+				err = nil
+				return true, nil
+			}
+		}
 		// crictl's default timeout is 2s per call; stopping a sandbox
 		// tears down its network through CNI and took longer than that
 		// on a loaded 2-core e2e machine, failing the step.
 		var b []byte
-		b, err = h.Exec.CommandContext(d.Context(), "crictl", "--runtime-endpoint", endpoint, "--timeout", crictlRemoveTimeout, "rmp", "-a", "-f").CombinedOutput()
-		if err == nil {
-			return nil
+		b, err = h.Exec.CommandContext(ctx, "crictl", "--runtime-endpoint", endpoint, "--timeout", crictlRemoveTimeout, "rmp", "-a", "-f").CombinedOutput()
+		if err != nil {
+			if msg := strings.TrimSpace(string(b)); msg != "" {
+				err = fmt.Errorf("%w: %s", err, msg)
+			}
 		}
-		if msg := strings.TrimSpace(string(b)); msg != "" {
-			err = fmt.Errorf("%w: %s", err, msg)
-		}
-		if attempt == removeAttempts || d.Context().Err() != nil {
-			return err
-		}
-		select {
-		case <-d.Context().Done():
-			return err
-		case <-time.After(pause):
-		}
-		pause *= 2
-		if out, lerr := h.Exec.CommandContext(d.Context(), "crictl", "--runtime-endpoint", endpoint, "pods", "-q").Output(); lerr == nil && len(strings.Fields(string(out))) == 0 {
-			return nil
-		}
+		return err == nil, nil
+	})
+	if attempt == 0 { // interrupted before the first try
+		return d.Context().Err()
 	}
+	return err
 }
 
 // removeAttempts and removeRetryPause bound removePods' retries: four
