@@ -11,7 +11,7 @@ import (
 
 // listenerOf finds the process listening on TCP port on the loopback or
 // any address, reading the proc file system at proc: its PID and command
-// name. yurtadm token renew sends the token only to yurthub.
+// name (processName). yurtadm token renew sends the token only to yurthub.
 func listenerOf(proc string, port int) (int, string, error) {
 	inodes := map[string]bool{}
 	for _, f := range []string{"net/tcp", "net/tcp6"} {
@@ -41,12 +41,28 @@ func listenerOf(proc string, port int) (int, string, error) {
 				continue
 			}
 			if inodes[strings.TrimSuffix(strings.TrimPrefix(l, "socket:["), "]")] {
-				comm, _ := os.ReadFile(filepath.Join(proc, e.Name(), "comm"))
-				return pid, strings.TrimSpace(string(comm)), nil
+				return pid, processName(filepath.Join(proc, e.Name())), nil
 			}
 		}
 	}
 	return 0, "", fmt.Errorf("port %d is listened on, but by no process visible here", port)
+}
+
+// processName is a process's command name when its executable has that
+// name too; any process can set its command name (prctl PR_SET_NAME), so a
+// different executable is named beside it ("yurthub, running /tmp/nc").
+func processName(dir string) string {
+	b, _ := os.ReadFile(filepath.Join(dir, "comm"))
+	comm := strings.TrimSpace(string(b))
+	exe, err := os.Readlink(filepath.Join(dir, "exe"))
+	if err != nil {
+		return comm + ", executable unknown"
+	}
+	exe = strings.TrimSuffix(exe, " (deleted)")
+	if base := filepath.Base(exe); base == comm || (len(comm) == 15 && strings.HasPrefix(base, comm)) {
+		return comm
+	}
+	return comm + ", running " + exe
 }
 
 // listening adds the inodes of the sockets in LISTEN state on port (bound to

@@ -8,8 +8,12 @@ import (
 )
 
 // fakeProc writes a proc tree where pid listens on 127.0.0.1:10267 (socket
-// inode 4242) with command name comm.
+// inode 4242) with command name comm, running /usr/local/bin/<comm>.
 func fakeProc(t *testing.T, pid, comm string, state string) string {
+	return fakeProcExe(t, pid, comm, "/usr/local/bin/"+comm, state)
+}
+
+func fakeProcExe(t *testing.T, pid, comm, exe string, state string) string {
 	t.Helper()
 	p := t.TempDir()
 	tcp := "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n" +
@@ -22,6 +26,9 @@ func fakeProc(t *testing.T, pid, comm string, state string) string {
 		if err := os.WriteFile(filepath.Join(p, f), []byte(data), 0o644); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if err := os.Symlink(exe, filepath.Join(p, pid, "exe")); err != nil {
+		t.Fatal(err)
 	}
 	for _, l := range []struct{ pid, fd, target string }{{pid, "3", "socket:[4242]"}, {"77", "5", "socket:[99]"}, {pid, "0", "/dev/null"}} {
 		if err := os.MkdirAll(filepath.Join(p, l.pid, "fd"), 0o755); err != nil {
@@ -41,6 +48,11 @@ func TestListenerOf(t *testing.T) {
 	}
 	if _, comm, err := listenerOf(fakeProc(t, "1234", "nc", "0A"), 10267); err != nil || comm != "nc" {
 		t.Errorf("got %q %v, want nc", comm, err)
+	}
+	// A process that calls itself yurthub (prctl PR_SET_NAME) but runs
+	// another executable is named with it.
+	if _, name, err := listenerOf(fakeProcExe(t, "1234", "yurthub", "/tmp/nc", "0A"), 10267); err != nil || name != "yurthub, running /tmp/nc" {
+		t.Errorf("got %q %v, want the executable named", name, err)
 	}
 	// An established connection on the port is not a listener.
 	if _, _, err := listenerOf(fakeProc(t, "1234", "yurthub", "01"), 10267); err == nil || !strings.Contains(err.Error(), "nothing listens on port 10267") {
