@@ -25,10 +25,7 @@ import (
 // the API server shows the Node Ready (polled every 100 ms from here).
 // It reports, it does not gate: it runs only with YURTADM_E2E_MEASURE=1.
 func TestMeasureJoinVsKubeadmJoin(t *testing.T) {
-	if os.Getenv("YURTADM_E2E_MEASURE") != "1" {
-		t.Skip("a benchmark, not a test: set YURTADM_E2E_MEASURE=1 to run it (docs/benchmarks.md)")
-	}
-	c := need(t)
+	c := needMeasure(t)
 	n := node(t, edge2Name)
 	rounds := 5
 	if v, err := strconv.Atoi(os.Getenv("YURTADM_JOIN_ROUNDS")); err == nil && v > 0 {
@@ -142,4 +139,14 @@ func TestMeasureJoinVsKubeadmJoin(t *testing.T) {
 	}
 	measure(t, "join to Node Ready, median of %d alternating rounds: yurtadm join %s, kubeadm join %s, ratio %.2f; yurtadm's phases, mean: %s",
 		rounds, mo.Round(10*time.Millisecond), mt.Round(10*time.Millisecond), float64(mo)/float64(mt), strings.Join(mean, ", "))
+}
+
+// needMeasure is need for a benchmark: it runs only with
+// YURTADM_E2E_MEASURE=1 and says so when it skips.
+func needMeasure(t *testing.T) *cluster.Cluster {
+	t.Helper()
+	if os.Getenv("YURTADM_E2E_MEASURE") != "1" {
+		t.Skip("a benchmark, not a test: set YURTADM_E2E_MEASURE=1 to run it (docs/benchmarks.md)")
+	}
+	return need(t)
 }
