@@ -37,8 +37,11 @@ func FuzzDirectClientConfig(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if rc.CertFile != "" || rc.KeyFile != "" || rc.CAFile != "" {
-			t.Fatalf("the client names files (%q %q %q), read outside the host root", rc.CertFile, rc.KeyFile, rc.CAFile)
+		if rc.CertFile != "" || rc.KeyFile != "" || rc.CAFile != "" || rc.BearerTokenFile != "" {
+			t.Fatalf("the client names files (%q %q %q %q), read outside the host root", rc.CertFile, rc.KeyFile, rc.CAFile, rc.BearerTokenFile)
+		}
+		if bytes.Contains([]byte(rc.BearerToken), secret) {
+			t.Fatalf("the client holds a token from outside the host root")
 		}
 		for _, b := range [][]byte{rc.CertData, rc.KeyData, rc.CAData} {
 			if bytes.Contains(b, secret) {

@@ -225,6 +225,13 @@ func DirectClientConfig(fsys host.FS) (*rest.Config, error) {
 		if err := inline(&a.ClientKey, &a.ClientKeyData); err != nil {
 			return nil, err
 		}
+		if a.TokenFile != "" {
+			var tok []byte
+			if err := inline(&a.TokenFile, &tok); err != nil {
+				return nil, err
+			}
+			a.Token = strings.TrimSpace(string(tok))
+		}
 	}
 	for _, c := range cfg.Clusters {
 		if err := inline(&c.CertificateAuthority, &c.CertificateAuthorityData); err != nil {
