@@ -716,13 +716,10 @@ func (c *Cluster) Delete(ctx context.Context) error {
 		n.removeCgroups()
 	}
 	// A node's host-side veth goes with its network namespace; one whose
-	// namespace outlived a killed run would make the next boot fail
-	// ("Failed to add new veth interfaces (vb-<node>:host0): File exists").
+	// namespace outlived a killed run would make the next boot fail.
 	for _, n := range nodes {
-		if veth := "vb-" + n.Name; exists("/sys/class/net/" + veth) {
-			if out, err := exec.Command("ip", "link", "del", veth).CombinedOutput(); err != nil {
-				errs = append(errs, fmt.Errorf("ip link del %s: %v: %s", veth, err, out))
-			}
+		if err := n.removeVeth(); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	br := c.Config.Bridge()

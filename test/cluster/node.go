@@ -456,9 +456,21 @@ func (n *Node) killLeftovers() {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if veth := "vb-" + n.Name; exists("/sys/class/net/" + veth) {
-		_ = exec.Command("ip", "link", "del", veth).Run()
+	_ = n.removeVeth()
+}
+
+// removeVeth removes the node's host-side veth if it outlived the node's
+// network namespace (the next boot fails on it: "Failed to add new veth
+// interfaces (vb-<node>:host0): File exists").
+func (n *Node) removeVeth() error {
+	veth := "vb-" + n.Name
+	if !exists("/sys/class/net/" + veth) {
+		return nil
 	}
+	if out, err := exec.Command("ip", "link", "del", veth).CombinedOutput(); err != nil {
+		return fmt.Errorf("ip link del %s: %v: %s", veth, err, out)
+	}
+	return nil
 }
 
 // removeCgroups removes the node's cgroups, deepest first (the node must be
