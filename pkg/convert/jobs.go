@@ -12,10 +12,10 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/ptr"
 
 	"github.com/yurtadm/yurtadm/pkg/convert/nodestep"
@@ -248,8 +248,8 @@ func (r *jobRunner) run(ctx context.Context, nodes []string) ([]NodeResult, erro
 	events := make(chan watch.Event, 256)
 	wctx, stopWatches := context.WithCancel(ctx)
 	defer stopWatches()
-	go r.watchLoop(wctx, events, list.ResourceVersion, true)
-	go r.watchLoop(wctx, events, "", false)
+	go r.inform(wctx, events, &batchv1.Job{}, list.DeepCopy())
+	go r.inform(wctx, events, &corev1.Pod{}, nil)
 
 	byJob := map[string]*tracked{}
 	byNode := map[string]*tracked{}
@@ -438,102 +438,59 @@ func (r *jobRunner) deleteJob(ctx context.Context, name string) {
 	}
 }
 
-// watchLoop feeds events of the runner's Jobs (jobs) or pods into out until
-// ctx ends, the way an informer does: list (sent as Added events) to get a
-// resource version, watch from it, re-watch from the last version seen when
-// the watch ends and list again when that version is too old. A watch is
-// never started without a version: "most recent" watches need etcd's
-// progress notifications, which etcd 3.4 lacks.
-func (r *jobRunner) watchLoop(ctx context.Context, out chan<- watch.Event, rv string, jobs bool) {
-	send := func(ev watch.Event) bool {
-		select {
-		case out <- ev:
-			return true
-		case <-ctx.Done():
-			return false
+// inform feeds the events of the runner's Jobs (obj a Job) or of their pods
+// (obj a Pod) into out until ctx ends, through a client-go informer: it
+// lists (the items arrive as Added), watches from the list's version, and
+// re-watches or re-lists as the watch ends or its version expires. first,
+// when set, is a list of the same objects already made: the informer starts
+// from it instead of listing again.
+func (r *jobRunner) inform(ctx context.Context, out chan<- watch.Event, obj, first runtime.Object) {
+	opts := func(o metav1.ListOptions) metav1.ListOptions { o.LabelSelector = r.selector(); return o }
+	lw := &cache.ListWatch{}
+	if _, jobs := obj.(*batchv1.Job); jobs {
+		api := r.kc.BatchV1().Jobs(r.ns)
+		lw.ListWithContextFunc = func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return api.List(ctx, opts(o)) }
+		lw.WatchFuncWithContext = func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			return api.Watch(ctx, opts(o))
+		}
+	} else {
+		api := r.kc.CoreV1().Pods(r.ns)
+		lw.ListWithContextFunc = func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return api.List(ctx, opts(o)) }
+		lw.WatchFuncWithContext = func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			return api.Watch(ctx, opts(o))
 		}
 	}
-	pause := func() bool {
-		select {
-		case <-ctx.Done():
-			return false
-		case <-time.After(time.Second):
-			return true
+	if first != nil {
+		list := lw.ListWithContextFunc
+		lw.ListWithContextFunc = func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			if l := first; l != nil { // the reflector lists from one goroutine
+				first = nil
+				return l, nil
+			}
+			return list(ctx, o)
 		}
 	}
-	list := func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-		return r.kc.CoreV1().Pods(r.ns).List(ctx, o)
-	}
-	watchFrom := r.kc.CoreV1().Pods(r.ns).Watch
-	if jobs {
-		list = func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			return r.kc.BatchV1().Jobs(r.ns).List(ctx, o)
+	send := func(typ watch.EventType, o any) {
+		if d, ok := o.(cache.DeletedFinalStateUnknown); ok {
+			o = d.Obj
 		}
-		watchFrom = r.kc.BatchV1().Jobs(r.ns).Watch
-	}
-	sel := metav1.ListOptions{LabelSelector: r.selector()}
-	for ctx.Err() == nil {
-		if rv == "" {
-			l, err := list(ctx, sel)
-			var items []runtime.Object
-			var lm metav1.ListInterface
-			if err == nil {
-				items, err = meta.ExtractList(l)
+		if ro, ok := o.(runtime.Object); ok {
+			select {
+			case out <- watch.Event{Type: typ, Object: ro}:
+			case <-ctx.Done():
 			}
-			if err == nil {
-				lm, err = meta.ListAccessor(l)
-			}
-			if err != nil {
-				if !pause() {
-					return
-				}
-				continue
-			}
-			for _, o := range items {
-				if !send(watch.Event{Type: watch.Added, Object: o}) {
-					return
-				}
-			}
-			rv = lm.GetResourceVersion()
-		}
-		opts := sel
-		opts.ResourceVersion, opts.AllowWatchBookmarks = rv, true
-		w, err := watchFrom(ctx, opts)
-		if err != nil {
-			if apierrors.IsResourceExpired(err) || apierrors.IsGone(err) {
-				rv = ""
-			}
-			if !pause() {
-				return
-			}
-			continue
-		}
-		started, failed := time.Now(), false
-		for ev := range w.ResultChan() {
-			if ev.Type == watch.Error {
-				if st, ok := ev.Object.(*metav1.Status); ok && st.Code == 410 {
-					rv = ""
-				} else {
-					failed = true
-				}
-				break
-			}
-			if m, err := meta.Accessor(ev.Object); err == nil && m.GetResourceVersion() != "" {
-				rv = m.GetResourceVersion()
-			}
-			if ev.Type == watch.Bookmark {
-				continue
-			}
-			if !send(ev) {
-				w.Stop()
-				return
-			}
-		}
-		w.Stop()
-		if (failed || time.Since(started) < time.Second) && !pause() {
-			return
 		}
 	}
+	_, informer := cache.NewInformerWithOptions(cache.InformerOptions{
+		ListerWatcher: lw,
+		ObjectType:    obj,
+		Handler: cache.ResourceEventHandlerFuncs{
+			AddFunc:    func(o any) { send(watch.Added, o) },
+			UpdateFunc: func(_, o any) { send(watch.Modified, o) },
+			DeleteFunc: func(o any) { send(watch.Deleted, o) },
+		},
+	})
+	informer.RunWithContext(ctx)
 }
 
 // resultTable renders the per-node table.

@@ -43,7 +43,12 @@ var DefaultNodeImage = "docker.io/openyurt/yurtadm:" + version.Get().GitVersion
 
 // Defaults.
 const (
-	DefaultConcurrency = 20
+	// DefaultConcurrency is how many node steps run at once by default:
+	// 200, so that clusters of up to 200 edge nodes convert in one wave.
+	// A node step does not disturb the node's pods, and a failing one
+	// rolls back on its own node; waves would not stop a bad rollout, only
+	// make it take longer. --concurrency lowers it for a gentler rollout.
+	DefaultConcurrency = 200
 	// maxConcurrency bounds --concurrency: each worker holds a Job and a
 	// watch on the API server.
 	maxConcurrency     = 1000
