@@ -19,8 +19,9 @@
 #   crictl             cri-tools, at the sigs.k8s.io/cri-tools version
 #   coredns            CoreDNS with kubeadm's Corefile plugins (test/tools/coredns)
 #   helm               the Helm CLI (test/tools/helm): convert installs OpenYurt's charts with it
-#   yurthub yurt-manager
+#   yurthub yurt-manager yurt-node-servant
 #                      OpenYurt, at the github.com/openyurtio/openyurt version
+#                      (node-servant runs the YurtStaticSets' AdvancedRollingUpdate workers)
 #   yurtadm-upstream   OpenYurt's own yurtadm (for hack/bench.sh comparisons)
 # Progress goes to stderr; the last line on stdout is the bin directory.
 # Builds are sequential (this project's machines have 2 cores).
@@ -28,7 +29,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 MOD_DIR=$ROOT/test/tools
-DEFAULT_NAMES=(kube-apiserver kube-controller-manager kubeadm kubelet kube-scheduler kube-proxy crictl yurthub yurt-manager coredns helm)
+DEFAULT_NAMES=(kube-apiserver kube-controller-manager kubeadm kubelet kube-scheduler kube-proxy crictl yurthub yurt-manager yurt-node-servant coredns helm)
 RECIPE=1
 
 log() { echo "[tools] $*" >&2; }
@@ -41,7 +42,7 @@ package() {
     coredns) echo github.com/yurtadm/yurtadm/test/tools/coredns ;;
     helm) echo helm.sh/helm/v3/cmd/helm ;;
     crictl) echo sigs.k8s.io/cri-tools/cmd/crictl ;;
-    yurthub | yurt-manager) echo "github.com/openyurtio/openyurt/cmd/$1" ;;
+    yurthub | yurt-manager | yurt-node-servant) echo "github.com/openyurtio/openyurt/cmd/$1" ;;
     yurtadm-upstream) echo github.com/openyurtio/openyurt/cmd/yurtadm ;;
     *) return 1 ;;
   esac

@@ -335,6 +335,48 @@ spec:
           hostPath: {path: /var/lib/yurthub, type: DirectoryOrCreate}
 `
 
+// renderedCloudHub is the chart's cloud YurtStaticSet: the chart gives it
+// the edge nodes' --nodepool-name.
+const renderedCloudHub = `---
+apiVersion: apps.openyurt.io/v1alpha1
+kind: YurtStaticSet
+metadata:
+  name: yurt-hub-cloud
+spec:
+  staticPodManifest: yurthub
+  template:
+    spec:
+      containers:
+        - name: yurt-hub
+          image: openyurt/yurthub:v1.7.0
+          command:
+            - yurthub
+            - --nodepool-name=edge
+            - --working-mode=cloud
+`
+
+// The cloud YurtStaticSet's yurthub is in the cloud pool, the edge one's
+// keeps the chart's (convert's --nodepool-name): an AdvancedRollingUpdate
+// copies each as it is.
+func TestPostRenderYurthubPutsCloudNodesInTheCloudPool(t *testing.T) {
+	in := renderedHub + renderedCloudHub
+	in = strings.Replace(in, "            - --v=2\n", "            - --v=2\n            - --nodepool-name=edge\n", 1)
+	out, err := PostRenderYurthub([]byte(in), nil, UpgradeAdvancedRollingUpdate, constants.YurthubBootstrapModeKCE)
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs := splitDocs(out)
+	if len(docs) != 3 {
+		t.Fatalf("%d documents, want 3:\n%s", len(docs), out)
+	}
+	if d := string(docs[1]); !strings.Contains(d, "- --nodepool-name=edge") || strings.Contains(d, "--nodepool-name=cloud") {
+		t.Errorf("the edge YurtStaticSet:\n%s", d)
+	}
+	if d := string(docs[2]); !strings.Contains(d, "- --nodepool-name=cloud") || strings.Contains(d, "--nodepool-name=edge") {
+		t.Errorf("the cloud YurtStaticSet:\n%s", d)
+	}
+}
+
 func TestPostRenderYurthubSetsFlagsOnlyOnTheHub(t *testing.T) {
 	out, err := PostRenderYurthub([]byte(renderedHub), []string{"--enable-dummy-if=false", "--v=4"}, UpgradeOTA, constants.YurthubBootstrapModeKCE)
 	if err != nil {

@@ -678,7 +678,9 @@ func TestControlPlanePhaseDrivesHelm(t *testing.T) {
 		t.Errorf("yurthub's post-renderer: %q", upgrades[1])
 	}
 	if len(values) != 2 || !strings.Contains(values[0], `"registry": "reg.local/openyurt"`) || !strings.Contains(values[0], DefaultYurtManagerControllers) ||
-		!strings.Contains(values[1], `"kubernetesServerAddr": "https://10.0.0.1:6443"`) || !strings.Contains(values[1], `"repository": "yurthub"`) {
+		!strings.Contains(values[0], `"repository": "node-servant"`) || !strings.Contains(values[0], `"tag": "v1.7.0"`) ||
+		!strings.Contains(values[1], `"kubernetesServerAddr": "https://10.0.0.1:6443"`) || !strings.Contains(values[1], `"repository": "yurthub"`) ||
+		!strings.Contains(values[1], `"nodePoolName": "edge"`) {
 		t.Errorf("values:\n%s", strings.Join(values, "\n---\n"))
 	}
 	crd, err := h.c.Dynamic.Resource(crdGVR).Get(context.Background(), NodePoolCRDName, metav1.GetOptions{})
@@ -797,5 +799,28 @@ func TestConvertThatLosesItsLockStartsNothingMore(t *testing.T) {
 	}
 	if !strings.Contains(h.errOut.String()+h.out.String(), "stopping") {
 		t.Errorf("the run did not say it stopped:\n%s%s", h.out.String(), h.errOut.String())
+	}
+}
+
+// AdvancedRollingUpdate copies one manifest to every node: convert refuses
+// it, before anything is changed, when a node is in another pool than the
+// manifest would put it in, and names the node.
+func TestAdvancedRollingUpdateNeedsOnePool(t *testing.T) {
+	m := readyNode("master", map[string]string{labelControlPlane: ""})
+	e1 := readyNode("edge-1", map[string]string{constants.LabelNodePool: "hangzhou"})
+	e2 := readyNode("edge-2", nil)
+	h := newCmdHarness(t, kubeadmConfig("v1.34.4"), &m, &e1, &e2)
+	err := h.run(false, "--yurthub-upgrade-strategy", UpgradeAdvancedRollingUpdate, "--yes")
+	if cmdutil.ExitCode(err) != cmdutil.ExitUsage || !strings.Contains(err.Error(), `edge-1 (in "hangzhou", the manifest says "edge")`) ||
+		strings.Contains(err.Error(), "edge-2") || !strings.Contains(cmdutil.Hint(err), "OTA") {
+		t.Fatalf("got %v (exit %d, hint %q)", err, cmdutil.ExitCode(err), cmdutil.Hint(err))
+	}
+	if w := writes(h.kc); len(w) != 0 {
+		t.Errorf("the refused convert wrote %v", w)
+	}
+	// All edge nodes in the pool the manifest names: accepted.
+	h = newCmdHarness(t, kubeadmConfig("v1.34.4"), &m, &e1, &e2)
+	if err := h.run(false, "--yurthub-upgrade-strategy", UpgradeAdvancedRollingUpdate, "--nodepool-name", "hangzhou", "--dry-run"); err != nil {
+		t.Errorf("one pool: %v", err)
 	}
 }

@@ -63,9 +63,15 @@ func splitImage(ref string) (imageValues, error) {
 }
 
 // yurtManagerValues pins the yurt-manager chart: its controllers (see
-// DefaultYurtManagerControllers) and, when given, its image.
-func yurtManagerValues(image string) (map[string]any, error) {
-	v := map[string]any{"controllers": DefaultYurtManagerControllers}
+// DefaultYurtManagerControllers), the node-servant image its YurtStaticSet
+// controller runs for AdvancedRollingUpdate (the chart's is a floating
+// "latest") and, when given, its image.
+func yurtManagerValues(image, worker string) (map[string]any, error) {
+	wi, err := splitImage(worker)
+	if err != nil {
+		return nil, fmt.Errorf("--%s: %w", flagUpgradeWorker, err)
+	}
+	v := map[string]any{"controllers": DefaultYurtManagerControllers, "nodeServant": map[string]any{"image": wi}}
 	if image != "" {
 		im, err := splitImage(image)
 		if err != nil {
@@ -77,13 +83,16 @@ func yurtManagerValues(image string) (map[string]any, error) {
 }
 
 // yurthubValues pins the yurthub chart: the API server address every
-// yurthub talks to and the yurthub image.
-func yurthubValues(server, image string) (map[string]any, error) {
+// yurthub talks to, the yurthub image and the edge nodes' NodePool (the
+// chart renders one --nodepool-name for every node, empty by default, which
+// yurthub v1.7.0 refuses to start with; the post-renderer gives the cloud
+// YurtStaticSet the cloud pool).
+func yurthubValues(server, image, pool string) (map[string]any, error) {
 	im, err := splitImage(image)
 	if err != nil {
 		return nil, fmt.Errorf("--%s: %w", flagYurthubImage, err)
 	}
-	return map[string]any{"kubernetesServerAddr": server, "image": im}, nil
+	return map[string]any{"kubernetesServerAddr": server, "image": im, "nodePoolName": pool}, nil
 }
 
 // writeValues writes values (JSON is YAML) into dir, 0600.
@@ -266,7 +275,8 @@ const bootstrapModeToken = "token"
 // kubeletcertificate mode.
 const kubeletPKI = "/var/lib/kubelet/pki"
 
-// setHub sets args on the yurt-hub container of a YurtStaticSet and, for
+// setHub sets args on the yurt-hub container of a YurtStaticSet (and the
+// cloud pool on the cloud one's) and, for
 // kubeletcertificate mode, what that mode needs: --bootstrap-mode, no
 // --bootstrap-file, and kubelet's PKI directory mounted read-only.
 func setHub(yss map[string]any, args []string, mode string) error {
@@ -293,6 +303,10 @@ func setHub(yss map[string]any, args []string, mode string) error {
 				vols = append(vols, map[string]any{"name": "kubelet-pki", "hostPath": map[string]any{"path": kubeletPKI, "type": "Directory"}})
 			}
 			spec["volumes"] = vols
+		}
+		if slices.Contains(cmd, "--working-mode=cloud") {
+			// The chart gives the cloud YurtStaticSet the edge nodes' pool.
+			cmd = yurthub.SetArgs(cmd, "--nodepool-name="+constants.DefaultCloudNodePool)
 		}
 		cm["command"] = toAny(yurthub.SetArgs(cmd, args...))
 		containers[i] = cm

@@ -34,6 +34,7 @@ const (
 	flagChartVersion     = "chart-version"
 	flagHelm             = "helm"
 	flagUpgradeStrategy  = "yurthub-upgrade-strategy"
+	flagUpgradeWorker    = "yurthub-upgrade-worker-image"
 	flagHubBootstrapMode = "yurthub-bootstrap-mode"
 )
 
@@ -81,6 +82,9 @@ type Options struct {
 	Helm string
 	// YurthubUpgradeStrategy is the YurtStaticSets' upgrade strategy.
 	YurthubUpgradeStrategy string
+	// YurthubUpgradeWorkerImage is the node-servant image yurt-manager
+	// runs for AdvancedRollingUpdate.
+	YurthubUpgradeWorkerImage string
 	// YurthubBootstrapMode is the YurtStaticSets' yurthub bootstrap mode.
 	YurthubBootstrapMode string
 
@@ -101,8 +105,9 @@ func newOptions() *Options {
 		Helm:         "helm",
 		// OTA: a node's yurthub changes when the node asks (yurthub's
 		// upgrade API), not behind its back; see docs/convert.md.
-		YurthubUpgradeStrategy: UpgradeOTA,
-		YurthubBootstrapMode:   constants.YurthubBootstrapModeKCE,
+		YurthubUpgradeStrategy:    UpgradeOTA,
+		YurthubUpgradeWorkerImage: version.DefaultNodeServantImage,
+		YurthubBootstrapMode:      constants.YurthubBootstrapModeKCE,
 	}
 }
 
@@ -131,6 +136,7 @@ func (o *Options) addConvertFlags(f *pflag.FlagSet) {
 	f.StringVar(&o.ChartVersion, flagChartVersion, o.ChartVersion, "the charts' version in a chart repository (local charts are installed as they are)")
 	f.StringVar(&o.YurthubBootstrapMode, flagHubBootstrapMode, o.YurthubBootstrapMode, "how the yurthub of the cluster's YurtStaticSets gets its client certificate: kubeletcertificate (reuse kubelet's: no bootstrap token on the node; yurtadm join's default) or token (OpenYurt's chart's: its own CSR with the bootstrap token)")
 	f.StringVar(&o.YurthubUpgradeStrategy, flagUpgradeStrategy, o.YurthubUpgradeStrategy, "how a change of the yurt-hub YurtStaticSets reaches the nodes: OTA (each node when asked, through yurthub's upgrade API) or AdvancedRollingUpdate (yurt-manager rolls it out with node-servant worker pods)")
+	f.StringVar(&o.YurthubUpgradeWorkerImage, flagUpgradeWorker, o.YurthubUpgradeWorkerImage, "OpenYurt's node-servant image, which yurt-manager runs on each node to roll out an AdvancedRollingUpdate")
 	addDeprecatedFlags(f, o)
 }
 
@@ -253,6 +259,12 @@ func (o *Options) validate(f *pflag.FlagSet, convert bool) error {
 		if _, err := splitImage(o.YurtManagerImage); err != nil {
 			return cmdutil.Usagef("pass --"+flagYurtManagerImage+" as registry/repository:tag", "invalid --%s: %v", flagYurtManagerImage, err)
 		}
+	}
+	if err := validImage(flagUpgradeWorker, o.YurthubUpgradeWorkerImage); err != nil {
+		return err
+	}
+	if _, err := splitImage(o.YurthubUpgradeWorkerImage); err != nil {
+		return cmdutil.Usagef("pass --"+flagUpgradeWorker+" as registry/repository:tag", "invalid --%s: %v", flagUpgradeWorker, err)
 	}
 	if _, err := splitImage(o.YurthubImage); err != nil {
 		return cmdutil.Usagef("pass --"+flagYurthubImage+" as registry/repository:tag", "invalid --%s: %v", flagYurthubImage, err)

@@ -146,11 +146,11 @@ func runConvertControlPlane(d *runData) error {
 	if err != nil {
 		return cmdutil.WithHint(err, cmdutil.ExitPreflight, "run 'kubeadm init phase bootstrap-token' on a control-plane node")
 	}
-	ymValues, err := yurtManagerValues(d.opts.YurtManagerImage)
+	ymValues, err := yurtManagerValues(d.opts.YurtManagerImage, d.opts.YurthubUpgradeWorkerImage)
 	if err != nil {
 		return err
 	}
-	hubValues, err := yurthubValues(server, d.opts.YurthubImage)
+	hubValues, err := yurthubValues(server, d.opts.YurthubImage, d.opts.NodePoolName)
 	if err != nil {
 		return err
 	}

@@ -141,7 +141,34 @@ func PlanConvert(nodes []corev1.Node, hubPods []corev1.Pod, o *Options) (*Plan, 
 		p.Nodes = append(p.Nodes, np)
 	}
 	sort.Slice(p.Nodes, func(i, j int) bool { return p.Nodes[i].Name < p.Nodes[j].Name })
+	if o.YurthubUpgradeStrategy == UpgradeAdvancedRollingUpdate {
+		if err := oneManifestFits(p, o.NodePoolName); err != nil {
+			return nil, err
+		}
+	}
 	return p, nil
+}
+
+// oneManifestFits refuses AdvancedRollingUpdate when a node is in another
+// NodePool than the one its YurtStaticSet names: yurt-manager's upgrade
+// worker copies the YurtStaticSet's manifest to every node as it is, so
+// such a node's yurthub would move to the wrong pool.
+func oneManifestFits(p *Plan, edgePool string) error {
+	var off []string
+	for _, n := range p.Nodes {
+		want := edgePool
+		if n.Role == RoleCloud {
+			want = constants.DefaultCloudNodePool
+		}
+		if n.Pool != want {
+			off = append(off, fmt.Sprintf("%s (in %q, the manifest says %q)", n.Name, n.Pool, want))
+		}
+	}
+	if len(off) == 0 {
+		return nil
+	}
+	return cmdutil.Usagef("keep --"+flagUpgradeStrategy+" "+UpgradeOTA+": 'yurtadm upgrade yurthub' renders each node's manifest with its own pool",
+		"--%s %s copies one yurthub manifest to every node, but %s", flagUpgradeStrategy, UpgradeAdvancedRollingUpdate, strings.Join(off, ", "))
 }
 
 // openYurtNodeKeys are the labels and annotations revert removes.

@@ -24,6 +24,10 @@ const (
 	OpenYurtVersion = "v1.7.0"
 	// DefaultYurthubImage is the yurthub image written into the static pod by default.
 	DefaultYurthubImage = "docker.io/openyurt/yurthub:" + OpenYurtVersion
+	// DefaultNodeServantImage is OpenYurt's node-servant, the worker
+	// yurt-manager runs on each node for a YurtStaticSet's
+	// AdvancedRollingUpdate.
+	DefaultNodeServantImage = "docker.io/openyurt/node-servant:" + OpenYurtVersion
 )
 
 // Info is what `yurtadm version` prints.

@@ -139,7 +139,7 @@ func (c *Cluster) Prerequisites() []string {
 	if c.ToolsBin == "" {
 		missing = append(missing, EnvToolsBin+" (bash hack/tools.sh | tail -1)")
 	}
-	for _, b := range []string{"kubelet", "kubeadm", "crictl", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy", "coredns", "yurthub", "yurt-manager", "helm"} {
+	for _, b := range []string{"kubelet", "kubeadm", "crictl", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy", "coredns", "yurthub", "yurt-manager", "yurt-node-servant", "helm"} {
 		if _, err := os.Stat(filepath.Join(c.ToolsBin, b)); c.ToolsBin != "" && err != nil {
 			missing = append(missing, filepath.Join(c.ToolsBin, b)+" (bash hack/tools.sh)")
 		}

@@ -18,6 +18,9 @@ const (
 	CoreDNSImage      = "registry.k8s.io/coredns/coredns:v1.12.1"
 	YurthubImage      = "docker.io/openyurt/yurthub:v1.7.0"
 	YurtManagerImage  = "docker.io/openyurt/yurt-manager:v1.7.0"
+	// NodeServantImage is OpenYurt's node-servant (built from its module,
+	// with a /bin/sh), the YurtStaticSets' AdvancedRollingUpdate worker.
+	NodeServantImage = "docker.io/openyurt/node-servant:v1.7.0"
 	// YurthubNextImage is the same yurthub under a second tag, the
 	// version an upgrade moves to; YurthubBrokenImage is a "yurthub"
 	// that starts and never answers (the pause binary), a bad upgrade.
@@ -236,6 +239,8 @@ func (c *Cluster) images() []image {
 		{file: "coredns.tar", binary: tb("coredns"), inImage: "/coredns", tags: []string{CoreDNSImage}},
 		{file: "yurthub.tar", binary: tb("yurthub"), inImage: "/usr/local/bin/yurthub", tags: []string{YurthubImage, YurthubNextImage}},
 		{file: "yurthub-broken.tar", binary: filepath.Join(bin, "pause"), inImage: "/usr/local/bin/yurthub", tags: []string{YurthubBrokenImage}},
+		{file: "node-servant.tar", binary: tb("yurt-node-servant"), inImage: "/usr/local/bin/node-servant", tags: []string{NodeServantImage},
+			tree: filepath.Join(filepath.Dir(c.Rootfs), "shell-tree")},
 		{file: "yurt-manager.tar", binary: tb("yurt-manager"), inImage: "/usr/local/bin/yurt-manager", tags: []string{YurtManagerImage}, controlPlane: true},
 		{file: "yurtadm.tar", binary: c.Yurtadm, inImage: "/usr/local/bin/yurtadm", tags: []string{c.YurtadmImage}},
 		{file: "web.tar", binary: filepath.Join(bin, "web"), inImage: "/usr/local/bin/web", tags: []string{WebImage}},
@@ -247,6 +252,9 @@ func (c *Cluster) images() []image {
 // buildImages writes the image tarballs into Dir/images/{common,control-plane}.
 func (c *Cluster) buildImages(ctx context.Context) error {
 	if err := c.iptablesTree(ctx); err != nil {
+		return err
+	}
+	if err := c.shellTree(ctx); err != nil {
 		return err
 	}
 	for _, sub := range []string{"common", "control-plane"} {
@@ -301,12 +309,35 @@ func (c *Cluster) iptablesTree(ctx context.Context) error {
 	if _, err := os.Stat(filepath.Join(dst, "usr/sbin/xtables-nft-multi")); err == nil {
 		return nil
 	}
-	_ = os.RemoveAll(dst)
 	files := []string{"/usr/sbin/xtables-nft-multi"}
 	exts, _ := filepath.Glob(filepath.Join(c.Rootfs, "usr/lib/*-linux-gnu/xtables/*.so"))
 	for _, e := range exts {
 		files = append(files, strings.TrimPrefix(e, c.Rootfs))
 	}
+	links := map[string]string{}
+	for _, n := range []string{"iptables", "iptables-save", "iptables-restore", "ip6tables", "ip6tables-save", "ip6tables-restore",
+		"iptables-nft", "iptables-nft-save", "iptables-nft-restore", "ip6tables-nft", "ip6tables-nft-save", "ip6tables-nft-restore"} {
+		links["usr/sbin/"+n] = "xtables-nft-multi"
+	}
+	return c.libTree(ctx, dst, files, links)
+}
+
+// shellTree copies the node rootfs's dash with the libraries it loads into
+// Dir/shell-tree, as /bin/sh: OpenYurt's YurtStaticSet controller runs its
+// upgrade workers as `/bin/sh -c "/usr/local/bin/node-servant ..."`.
+func (c *Cluster) shellTree(ctx context.Context) error {
+	dst := filepath.Join(filepath.Dir(c.Rootfs), "shell-tree")
+	if _, err := os.Stat(filepath.Join(dst, "usr/bin/sh")); err == nil {
+		return nil
+	}
+	return c.libTree(ctx, dst, []string{"/usr/bin/dash"}, map[string]string{"usr/bin/sh": "dash"})
+}
+
+// libTree copies files of the node rootfs, with the libraries ldd says
+// they load, into dst, keeps the rootfs's merged-/usr links and adds links
+// (path in dst -> target).
+func (c *Cluster) libTree(ctx context.Context, dst string, files []string, links map[string]string) error {
+	_ = os.RemoveAll(dst)
 	libs := map[string]bool{}
 	for _, f := range files {
 		out, err := exec.CommandContext(ctx, "chroot", c.Rootfs, "ldd", f).Output()
@@ -330,17 +361,16 @@ func (c *Cluster) iptablesTree(ctx context.Context) error {
 			return err
 		}
 	}
-	// Debian 12 has merged /usr: /lib and /lib64 are relative links.
-	for _, l := range []string{"lib", "lib64"} {
+	// Debian 12 has merged /usr: /bin, /sbin, /lib and /lib64 are relative links.
+	for _, l := range []string{"bin", "sbin", "lib", "lib64"} {
 		if t, err := os.Readlink(filepath.Join(c.Rootfs, l)); err == nil {
 			if err := os.Symlink(t, filepath.Join(dst, l)); err != nil {
 				return err
 			}
 		}
 	}
-	for _, n := range []string{"iptables", "iptables-save", "iptables-restore", "ip6tables", "ip6tables-save", "ip6tables-restore",
-		"iptables-nft", "iptables-nft-save", "iptables-nft-restore", "ip6tables-nft", "ip6tables-nft-save", "ip6tables-nft-restore"} {
-		if err := os.Symlink("xtables-nft-multi", filepath.Join(dst, "usr/sbin", n)); err != nil {
+	for l, target := range links {
+		if err := os.Symlink(target, filepath.Join(dst, l)); err != nil {
 			return err
 		}
 	}
