@@ -445,20 +445,11 @@ func (r *jobRunner) deleteJob(ctx context.Context, name string) {
 // when set, is a list of the same objects already made: the informer starts
 // from it instead of listing again.
 func (r *jobRunner) inform(ctx context.Context, out chan<- watch.Event, obj, first runtime.Object) {
-	opts := func(o metav1.ListOptions) metav1.ListOptions { o.LabelSelector = r.selector(); return o }
-	lw := &cache.ListWatch{}
+	var lw *cache.ListWatch
 	if _, jobs := obj.(*batchv1.Job); jobs {
-		api := r.kc.BatchV1().Jobs(r.ns)
-		lw.ListWithContextFunc = func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return api.List(ctx, opts(o)) }
-		lw.WatchFuncWithContext = func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			return api.Watch(ctx, opts(o))
-		}
+		lw = listWatch(r.kc.BatchV1().Jobs(r.ns), r.selector())
 	} else {
-		api := r.kc.CoreV1().Pods(r.ns)
-		lw.ListWithContextFunc = func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return api.List(ctx, opts(o)) }
-		lw.WatchFuncWithContext = func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			return api.Watch(ctx, opts(o))
-		}
+		lw = listWatch(r.kc.CoreV1().Pods(r.ns), r.selector())
 	}
 	if first != nil {
 		list := lw.ListWithContextFunc
@@ -491,6 +482,20 @@ func (r *jobRunner) inform(ctx context.Context, out chan<- watch.Event, obj, fir
 		},
 	})
 	informer.RunWithContext(ctx)
+}
+
+// listWatch lists and watches c's objects that match selector.
+func listWatch[T, L runtime.Object](c kube.Client[T, L], selector string) *cache.ListWatch {
+	return &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			o.LabelSelector = selector
+			return c.List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			o.LabelSelector = selector
+			return c.Watch(ctx, o)
+		},
+	}
 }
 
 // resultTable renders the per-node table.

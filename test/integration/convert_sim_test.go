@@ -503,13 +503,12 @@ func TestConvertScaleSimulation(t *testing.T) {
 	}
 	var b strings.Builder
 	for _, sc := range []struct {
-		name        string
-		step        time.Duration
-		concurrency string
-		goal        bool
+		name string
+		step time.Duration
+		goal bool
 	}{
-		{"node step 0 s (convert's own cost), default flags", 0, "", false},
-		{"node step 10 s, default flags", 10 * time.Second, "", true},
+		{"node step 0 s (convert's own cost), default flags", 0, false},
+		{"node step 10 s, default flags", 10 * time.Second, true},
 	} {
 		sim.delay = sc.step
 		var figs []fig
@@ -518,11 +517,7 @@ func TestConvertScaleSimulation(t *testing.T) {
 			time.Sleep(time.Second)
 			names := makeNodes(t, c, fmt.Sprintf("n%d", n), n, nil)
 			markReady(t, c, names) // creating nodes may take longer than kube-controller-manager's grace
-			var flags []string
-			if sc.concurrency != "" {
-				flags = []string{"--concurrency", sc.concurrency}
-			}
-			r := runYurtctl(ctx, cp, false, flags...)
+			r := runYurtctl(ctx, cp, false)
 			if r.err != nil {
 				t.Fatalf("%s, N=%d: %v\n%s", sc.name, n, r.err, r.errOut.String())
 			}
