@@ -824,3 +824,19 @@ func TestAdvancedRollingUpdateNeedsOnePool(t *testing.T) {
 		t.Errorf("one pool: %v", err)
 	}
 }
+
+// A bad --yurthub-upgrade-worker-image is refused before the cluster is
+// touched, naming the flag and the value.
+func TestConvertRefusesABadUpgradeWorkerImage(t *testing.T) {
+	m := readyNode("master", map[string]string{labelControlPlane: ""})
+	for _, v := range []string{"", "a b", "node-servant:v1\r", "UPPER/case:v1"} {
+		h := newCmdHarness(t, kubeadmConfig("v1.34.4"), &m)
+		err := h.run(false, "--yurthub-upgrade-worker-image", v, "--dry-run")
+		if cmdutil.ExitCode(err) != cmdutil.ExitUsage || !strings.Contains(err.Error(), "--yurthub-upgrade-worker-image") {
+			t.Errorf("--yurthub-upgrade-worker-image %q: %v (exit %d)", v, err, cmdutil.ExitCode(err))
+		}
+		if w := writes(h.kc); len(w) != 0 {
+			t.Errorf("--yurthub-upgrade-worker-image %q wrote %v", v, w)
+		}
+	}
+}
