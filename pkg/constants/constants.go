@@ -89,4 +89,8 @@ const (
 	DefaultEdgeNodePool     = "edge"
 	DefaultCloudNodePool    = "cloud"
 	YurthubBootstrapModeKCE = "kubeletcertificate"
+	// LabelManagedBy=ManagedBy marks what yurtctl convert created (its
+	// objects, its lock, its node Jobs), so that revert knows them.
+	LabelManagedBy = "app.kubernetes.io/managed-by"
+	ManagedBy      = "yurtctl"
 )

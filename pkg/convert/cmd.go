@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/yurtadm/yurtadm/pkg/cmdutil"
+	"github.com/yurtadm/yurtadm/pkg/convert/lock"
 	"github.com/yurtadm/yurtadm/pkg/convert/nodestep"
 	"github.com/yurtadm/yurtadm/pkg/kube"
 	"github.com/yurtadm/yurtadm/pkg/workflow"
@@ -51,7 +52,7 @@ type Env struct {
 
 // DefaultEnv is the real cluster.
 func DefaultEnv() Env {
-	return Env{NewClients: RealClients, Now: time.Now, Identity: Identity, MessageGrace: 3 * time.Second, NodeStep: nodestep.RealEnv}
+	return Env{NewClients: RealClients, Now: time.Now, Identity: lock.Identity, MessageGrace: 3 * time.Second, NodeStep: nodestep.RealEnv}
 }
 
 // RealClients builds clients for cfg.
@@ -87,7 +88,7 @@ type runData struct {
 	clients    *Clients
 	restConfig *rest.Config
 	plan       *Plan
-	lock       *Lock
+	lock       *lock.Lock
 	lostErr    error // why the lock was lost, kept after release
 	confirmed  bool
 	results    []NodeResult
@@ -165,7 +166,7 @@ func (d *runData) Lock() error {
 	if err != nil {
 		return err
 	}
-	l, err := acquireLock(d.ctx, c.Kube, d.opts.Namespace, d.env.Identity(d.action), d.env.Now,
+	l, err := lock.Acquire(d.ctx, c.Kube, d.opts.Namespace, d.env.Identity(d.action), d.env.Now,
 		func(format string, a ...any) { d.logf(PhasePreflight, format, a...) })
 	if err != nil {
 		return err
@@ -183,7 +184,7 @@ func (d *runData) Lock() error {
 		case <-ctx.Done():
 		}
 	}()
-	d.logf(PhasePreflight, "Holding the lock %s/%s for this %s", d.opts.Namespace, LockName, d.action)
+	d.logf(PhasePreflight, "Holding the lock %s/%s for this %s", d.opts.Namespace, lock.Name, d.action)
 	return nil
 }
 
@@ -255,7 +256,7 @@ func newRunData(c *cobra.Command, action string, opts *Options, s cmdutil.IOStre
 		env.Now = time.Now
 	}
 	if env.Identity == nil {
-		env.Identity = Identity
+		env.Identity = lock.Identity
 	}
 	if env.NewClients == nil {
 		env.NewClients = RealClients
@@ -389,7 +390,7 @@ func (d *runData) summary(err error) error {
 	}
 	if lost := d.lockLost(); lost != nil {
 		return &cmdutil.Error{Code: cmdutil.ExitPreflight, Err: lost,
-			Hint: "another yurtctl convert or revert may own the cluster now ('kubectl -n " + d.opts.Namespace + " get lease " + LockName + " -o yaml' names it); this run started nothing after it lost the lock and left its node Jobs to the new holder. Run the command again once that one is done"}
+			Hint: "another yurtctl convert or revert may own the cluster now ('kubectl -n " + d.opts.Namespace + " get lease " + lock.Name + " -o yaml' names it); this run started nothing after it lost the lock and left its node Jobs to the new holder. Run the command again once that one is done"}
 	}
 	if err != nil {
 		return err

@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 
+	"github.com/yurtadm/yurtadm/pkg/constants"
 	"github.com/yurtadm/yurtadm/pkg/kube"
 )
 
@@ -22,8 +23,8 @@ import (
 const (
 	YurthubClusterRole = "yurt-hub"
 	NodePoolCRDName    = "nodepools.apps.openyurt.io"
-	LabelManagedBy     = "app.kubernetes.io/managed-by"
-	ManagedBy          = "yurtctl"
+	LabelManagedBy     = constants.LabelManagedBy
+	ManagedBy          = constants.ManagedBy
 )
 
 var (

@@ -28,6 +28,7 @@ import (
 
 	"github.com/yurtadm/yurtadm/pkg/cmdutil"
 	"github.com/yurtadm/yurtadm/pkg/constants"
+	"github.com/yurtadm/yurtadm/pkg/convert/lock"
 	"github.com/yurtadm/yurtadm/pkg/convert/nodestep"
 )
 
@@ -131,119 +132,6 @@ func TestPlanRevert(t *testing.T) {
 		if n.Name == "plain" && (n.Labels != nil || n.Annotations != nil) {
 			t.Errorf("plain node would be patched: %v %v", n.Labels, n.Annotations)
 		}
-	}
-}
-
-func TestLock(t *testing.T) {
-	kc := fake.NewSimpleClientset()
-	ctx := context.Background()
-	now := time.Now()
-	clock := func() time.Time { return now }
-	first, err := AcquireLock(ctx, kubetest.Wrap(kc), "kube-system", "hostA/1/convert", clock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = AcquireLock(ctx, kubetest.Wrap(kc), "kube-system", "hostB/2/revert", clock)
-	if !errors.Is(err, ErrLockHeld) || cmdutil.ExitCode(err) != cmdutil.ExitPreflight || !strings.Contains(err.Error(), "hostA/1/convert") {
-		t.Fatalf("second holder: %v", err)
-	}
-	if err := first.Release(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := kc.CoordinationV1().Leases("kube-system").Get(ctx, LockName, metav1.GetOptions{}); err == nil {
-		t.Error("the Lease is still there after Release")
-	}
-
-	observeTick = func() <-chan time.Time { return time.After(time.Millisecond) }
-	lease := func(holder string, renewed time.Time) {
-		t.Helper()
-		rt := metav1.NewMicroTime(renewed)
-		_ = kc.CoordinationV1().Leases("kube-system").Delete(ctx, LockName, metav1.DeleteOptions{})
-		if _, err := kc.CoordinationV1().Leases("kube-system").Create(ctx, &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: LockName, Namespace: "kube-system", ResourceVersion: "1"},
-			Spec: coordinationv1.LeaseSpec{HolderIdentity: ptr.To(holder), LeaseDurationSeconds: ptr.To[int32](30), RenewTime: &rt}}, metav1.CreateOptions{}); err != nil {
-			t.Fatal(err)
-		}
-	}
-
-	// An expired lock of a killed run: watched for a lease duration,
-	// nobody renews it, taken over.
-	lease("hostB/2/convert", now.Add(-time.Minute))
-	var said []string
-	l, err := acquireLock(ctx, kubetest.Wrap(kc), "kube-system", "hostA/1/convert", clock, func(f string, a ...any) { said = append(said, fmt.Sprintf(f, a...)) })
-	if err != nil {
-		t.Fatalf("expired lock: %v", err)
-	}
-	if len(said) != 1 || !strings.Contains(said[0], "watching it for 30s") {
-		t.Errorf("the takeover is not announced: %q", said)
-	}
-	l.Release(ctx)
-
-	// A lock that looks expired because its holder's clock is behind
-	// ours, but is renewed while this run watches: refused.
-	lease("hostB/2/convert", now.Add(-time.Minute))
-	gets := 0
-	kc.PrependReactor("get", "leases", func(a k8stesting.Action) (bool, runtime.Object, error) {
-		if gets++; gets == 3 {
-			l, _ := kc.Tracker().Get(a.GetResource(), "kube-system", LockName)
-			lc := l.(*coordinationv1.Lease).DeepCopy()
-			lc.ResourceVersion = "2"
-			_ = kc.Tracker().Update(a.GetResource(), lc, "kube-system")
-		}
-		return false, nil, nil
-	})
-	_, err = AcquireLock(ctx, kubetest.Wrap(kc), "kube-system", "hostA/1/convert", clock)
-	if !errors.Is(err, ErrLockHeld) || !strings.Contains(err.Error(), "clock is behind") {
-		t.Errorf("a live holder with a slow clock: %v", err)
-	}
-
-	// A fresh lock whose holder has this host's name and a PID not
-	// visible here (another container, another master with the same
-	// name) is live: refused at once.
-	host, _ := os.Hostname()
-	lease(host+"/999999999/convert", now)
-	if _, err := AcquireLock(ctx, kubetest.Wrap(kc), "kube-system", Identity("convert"), clock); !errors.Is(err, ErrLockHeld) {
-		t.Errorf("a live holder on a host of the same name was not refused: %v", err)
-	}
-	// A holder whose clock is ahead of ours looks live: refused.
-	lease("hostC/3/revert", now.Add(time.Hour))
-	if _, err := AcquireLock(ctx, kubetest.Wrap(kc), "kube-system", "hostA/1/convert", clock); !errors.Is(err, ErrLockHeld) {
-		t.Errorf("a holder with a clock ahead was not refused: %v", err)
-	}
-}
-
-// TestLockLostStopsTheRun: a renewal that finds another holder marks the
-// lock lost; the run's context ends with that cause.
-func TestLockLostStopsTheRun(t *testing.T) {
-	kc := fake.NewSimpleClientset()
-	ctx := context.Background()
-	l, err := AcquireLock(ctx, kubetest.Wrap(kc), "kube-system", "hostA/1/convert", time.Now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Release(ctx)
-	got, _ := kc.CoordinationV1().Leases("kube-system").Get(ctx, LockName, metav1.GetOptions{})
-	got.Spec.HolderIdentity = ptr.To("hostB/2/convert")
-	if _, err := kc.CoordinationV1().Leases("kube-system").Update(ctx, got, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if err := l.renewOnce(ctx); !errors.Is(err, errTakenOver) || !strings.Contains(err.Error(), "hostB/2/convert") {
-		t.Fatalf("renewal after a takeover: %v", err)
-	}
-	l.markLost(errTakenOver)
-	select {
-	case <-l.Lost():
-	default:
-		t.Fatal("Lost() not closed")
-	}
-	if !errors.Is(l.LostErr(), ErrLockLost) {
-		t.Errorf("LostErr = %v", l.LostErr())
-	}
-	// Release leaves the new holder's Lease alone.
-	if err := l.Release(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := kc.CoordinationV1().Leases("kube-system").Get(ctx, LockName, metav1.GetOptions{}); err != nil {
-		t.Errorf("the new holder's Lease was deleted: %v", err)
 	}
 }
 
@@ -517,7 +405,7 @@ func TestConvertWithFakeJobs(t *testing.T) {
 	if len(jobs.Items) != 0 {
 		t.Errorf("%d Jobs left behind", len(jobs.Items))
 	}
-	if _, err := h.kc.CoordinationV1().Leases("kube-system").Get(context.Background(), LockName, metav1.GetOptions{}); err == nil {
+	if _, err := h.kc.CoordinationV1().Leases("kube-system").Get(context.Background(), lock.Name, metav1.GetOptions{}); err == nil {
 		t.Error("the lock was not released")
 	}
 	n, _ := h.kc.CoreV1().Nodes().Get(context.Background(), "edge-1", metav1.GetOptions{})
@@ -760,8 +648,8 @@ func TestEdgeWorkerLabelIsSetAsTheNode(t *testing.T) {
 // it starts no further Job, deletes none (they are the new holder's now),
 // leaves the new holder's Lease alone and exits 3 naming the lost lock.
 func TestConvertThatLosesItsLockStartsNothingMore(t *testing.T) {
-	defer func(d time.Duration) { lockRenew = d }(lockRenew)
-	lockRenew = 5 * time.Millisecond
+	defer func(d time.Duration) { lock.RenewInterval = d }(lock.RenewInterval)
+	lock.RenewInterval = 5 * time.Millisecond
 	m, e1, e2 := readyNode("master", map[string]string{labelControlPlane: ""}), readyNode("edge-1", nil), readyNode("edge-2", nil)
 	h := newCmdHarness(t, kubeadmConfig("v1.34.4"), &m, &e1, &e2)
 	var jobsFor []string
@@ -771,7 +659,7 @@ func TestConvertThatLosesItsLockStartsNothingMore(t *testing.T) {
 		jobsFor = append(jobsFor, j.Annotations[AnnotationNode])
 		// The Job never finishes; meanwhile another run takes the Lease.
 		gvr := coordinationv1.SchemeGroupVersion.WithResource("leases")
-		l, err := h.kc.Tracker().Get(gvr, "kube-system", LockName)
+		l, err := h.kc.Tracker().Get(gvr, "kube-system", lock.Name)
 		if err != nil {
 			t.Errorf("no lock while a Job is created: %v", err)
 			return false, nil, nil
@@ -782,7 +670,7 @@ func TestConvertThatLosesItsLockStartsNothingMore(t *testing.T) {
 		return false, nil, nil
 	})
 	err := h.run(false, "--yes", "--concurrency", "1", "--timeout", "5s")
-	if cmdutil.ExitCode(err) != cmdutil.ExitPreflight || !errors.Is(err, ErrLockLost) {
+	if cmdutil.ExitCode(err) != cmdutil.ExitPreflight || !errors.Is(err, lock.ErrLost) {
 		t.Fatalf("got exit %d: %v, want %d and the lost lock", cmdutil.ExitCode(err), err, cmdutil.ExitPreflight)
 	}
 	if len(jobsFor) != 1 {
@@ -793,7 +681,7 @@ func TestConvertThatLosesItsLockStartsNothingMore(t *testing.T) {
 			t.Errorf("a Job the new holder owns was deleted: %v", a)
 		}
 	}
-	l, err := h.kc.CoordinationV1().Leases("kube-system").Get(context.Background(), LockName, metav1.GetOptions{})
+	l, err := h.kc.CoordinationV1().Leases("kube-system").Get(context.Background(), lock.Name, metav1.GetOptions{})
 	if err != nil || l.Spec.HolderIdentity == nil || *l.Spec.HolderIdentity != "hostB/2/convert" {
 		t.Errorf("the new holder's Lease: %v %+v", err, l)
 	}

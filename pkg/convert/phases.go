@@ -21,6 +21,7 @@ import (
 
 	"github.com/yurtadm/yurtadm/pkg/cmdutil"
 	"github.com/yurtadm/yurtadm/pkg/constants"
+	"github.com/yurtadm/yurtadm/pkg/convert/lock"
 	"github.com/yurtadm/yurtadm/pkg/convert/nodestep"
 	yversion "github.com/yurtadm/yurtadm/pkg/version"
 	"github.com/yurtadm/yurtadm/pkg/yurthub"
@@ -102,14 +103,14 @@ func (d *runData) peekLock() {
 	if err != nil {
 		return
 	}
-	l, err := c.Kube.CoordinationV1().Leases(d.opts.Namespace).Get(d.ctx, LockName, metav1.GetOptions{})
+	holder, live, err := lock.Peek(d.ctx, c.Kube, d.opts.Namespace, d.env.Now())
 	switch {
-	case apierrors.IsNotFound(err):
-		d.add(PhasePreflight, "would", "take the lock Lease %s/%s (free)", d.opts.Namespace, LockName)
-	case err == nil && l.Spec.HolderIdentity != nil && !expired(l, d.env.Now()):
-		d.add(PhasePreflight, "warning", "the lock %s/%s is held by %s: a real run would be refused now", d.opts.Namespace, LockName, *l.Spec.HolderIdentity)
+	case err == nil && holder == "":
+		d.add(PhasePreflight, "would", "take the lock Lease %s/%s (free)", d.opts.Namespace, lock.Name)
+	case err == nil && live:
+		d.add(PhasePreflight, "warning", "the lock %s/%s is held by %s: a real run would be refused now", d.opts.Namespace, lock.Name, holder)
 	default:
-		d.add(PhasePreflight, "would", "take over the expired lock Lease %s/%s", d.opts.Namespace, LockName)
+		d.add(PhasePreflight, "would", "take over the expired lock Lease %s/%s", d.opts.Namespace, lock.Name)
 	}
 }
 

@@ -25,6 +25,7 @@ import (
 	"github.com/yurtadm/yurtadm/pkg/cmdutil"
 	"github.com/yurtadm/yurtadm/pkg/constants"
 	"github.com/yurtadm/yurtadm/pkg/convert"
+	"github.com/yurtadm/yurtadm/pkg/convert/lock"
 	"github.com/yurtadm/yurtadm/test/framework"
 )
 
@@ -450,7 +451,7 @@ func TestConvertLockRefusesASecondRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Another convert, on another host, holds the lock.
-	l, err := convert.AcquireLock(ctx, kc.Kube, "kube-system", "other-host/4242/convert", time.Now)
+	l, err := lock.Acquire(ctx, kc.Kube, "kube-system", "other-host/4242/convert", time.Now, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/yurtadm/yurtadm/pkg/constants"
 	"github.com/yurtadm/yurtadm/pkg/convert"
+	"github.com/yurtadm/yurtadm/pkg/convert/lock"
 	"github.com/yurtadm/yurtadm/test/cluster"
 	"github.com/yurtadm/yurtadm/test/cluster/clustertest"
 )
@@ -289,7 +290,7 @@ func TestConvertKilledMidway(t *testing.T) {
 	// duration (30 s); the next run watches it for one more duration, sees
 	// nobody renew it, takes it over, and finishes the conversion.
 	err = cluster.Poll(ctx, 2*time.Minute, func() (bool, string) {
-		l, err := c.Client.CoordinationV1().Leases(constants.DefaultNamespace).Get(ctx, convert.LockName, metav1.GetOptions{})
+		l, err := c.Client.CoordinationV1().Leases(constants.DefaultNamespace).Get(ctx, lock.Name, metav1.GetOptions{})
 		if err != nil || l.Spec.RenewTime == nil {
 			return true, ""
 		}

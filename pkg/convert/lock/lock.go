@@ -1,4 +1,6 @@
-package convert
+// Package lock is the cluster-wide lock of yurtctl convert and revert: one
+// Lease that a run holds, and renews, for its whole length.
+package lock
 
 import (
 	"context"
@@ -15,21 +17,22 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/yurtadm/yurtadm/pkg/cmdutil"
+	"github.com/yurtadm/yurtadm/pkg/constants"
 	"github.com/yurtadm/yurtadm/pkg/kube"
 )
 
 // The lock: one Lease that convert and revert hold for their whole run.
 const (
-	LockName            = "yurtctl-convert-lock"
+	Name                = "yurtctl-convert-lock"
 	AnnotationOperation = "yurtctl.openyurt.io/operation"
 	lockDuration        = 30 * time.Second
 )
 
-// lockRenew is how often the holder renews its Lease (a variable for tests).
-var lockRenew = 10 * time.Second
+// RenewInterval is how often the holder renews its Lease (tests shorten it).
+var RenewInterval = 10 * time.Second
 
-// ErrLockHeld is returned when another live convert or revert holds the lock.
-var ErrLockHeld = errors.New("another yurtctl convert or revert is running")
+// ErrHeld is returned when another live convert or revert holds the lock.
+var ErrHeld = errors.New("another yurtctl convert or revert is running")
 
 // Lock is a held Lease lock. It renews itself until Release.
 type Lock struct {
@@ -55,10 +58,10 @@ func Identity(op string) string {
 // shorten it.
 var observeTick = func() <-chan time.Time { return time.After(time.Second) }
 
-// ErrLockLost is the cause a run stops with when its lock is gone.
-var ErrLockLost = errors.New("this run lost the lock")
+// ErrLost is the cause a run stops with when its lock is gone.
+var ErrLost = errors.New("this run lost the lock")
 
-// AcquireLock takes the Lease ns/LockName for op, or returns ErrLockHeld
+// Acquire takes the Lease ns/Name for op, or returns ErrHeld
 // (with who holds it) when another live convert or revert has it.
 //
 // Whether a holder is alive is decided as client-go's leader election
@@ -69,11 +72,11 @@ var ErrLockLost = errors.New("this run lost the lock")
 // if nobody renewed it meanwhile (a holder whose clock is behind ours keeps
 // renewing it, and is refused). Nothing else counts: a process ID means
 // nothing across containers or two masters with one hostname.
-func AcquireLock(ctx context.Context, kc kube.Interface, ns, id string, now func() time.Time) (*Lock, error) {
-	return acquireLock(ctx, kc, ns, id, now, func(string, ...any) {})
-}
-
-func acquireLock(ctx context.Context, kc kube.Interface, ns, id string, now func() time.Time, logf func(string, ...any)) (*Lock, error) {
+// logf, when set, hears about a takeover.
+func Acquire(ctx context.Context, kc kube.Interface, ns, id string, now func() time.Time, logf func(string, ...any)) (*Lock, error) {
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
 	api := kc.CoordinationV1().Leases(ns)
 	t := metav1.NewMicroTime(now())
 	secs := int32(lockDuration / time.Second)
@@ -88,22 +91,22 @@ func acquireLock(ctx context.Context, kc kube.Interface, ns, id string, now func
 		if l.Labels == nil {
 			l.Labels = map[string]string{}
 		}
-		l.Labels[LabelManagedBy] = ManagedBy
+		l.Labels[constants.LabelManagedBy] = constants.ManagedBy
 	}
-	got, err := api.Get(ctx, LockName, metav1.GetOptions{})
+	got, err := api.Get(ctx, Name, metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
-		l := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: LockName, Namespace: ns}}
+		l := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: Name, Namespace: ns}}
 		want(l)
 		got, err = api.Create(ctx, l, metav1.CreateOptions{})
 		if apierrors.IsAlreadyExists(err) {
 			return nil, held(ns, "a convert or revert that started at the same moment", "")
 		}
 		if err != nil {
-			return nil, fmt.Errorf("create the lock Lease %s/%s: %w", ns, LockName, err)
+			return nil, fmt.Errorf("create the lock Lease %s/%s: %w", ns, Name, err)
 		}
 	case err != nil:
-		return nil, fmt.Errorf("read the lock Lease %s/%s: %w", ns, LockName, err)
+		return nil, fmt.Errorf("read the lock Lease %s/%s: %w", ns, Name, err)
 	default:
 		holder := ""
 		if got.Spec.HolderIdentity != nil {
@@ -117,7 +120,7 @@ func acquireLock(ctx context.Context, kc kube.Interface, ns, id string, now func
 				}
 				return nil, held(ns, holder, age)
 			}
-			logf("the lock %s/%s of %s looks expired by its timestamps: watching it for %s before taking it over", ns, LockName, holder, lockDuration)
+			logf("the lock %s/%s of %s looks expired by its timestamps: watching it for %s before taking it over", ns, Name, holder, lockDuration)
 			rv := got.ResourceVersion
 			for i := 0; i < int(lockDuration/time.Second); i++ {
 				select {
@@ -125,12 +128,12 @@ func acquireLock(ctx context.Context, kc kube.Interface, ns, id string, now func
 					return nil, ctx.Err()
 				case <-observeTick():
 				}
-				again, err := api.Get(ctx, LockName, metav1.GetOptions{})
+				again, err := api.Get(ctx, Name, metav1.GetOptions{})
 				if apierrors.IsNotFound(err) {
-					return acquireLock(ctx, kc, ns, id, now, logf)
+					return Acquire(ctx, kc, ns, id, now, logf)
 				}
 				if err != nil {
-					return nil, fmt.Errorf("read the lock Lease %s/%s: %w", ns, LockName, err)
+					return nil, fmt.Errorf("read the lock Lease %s/%s: %w", ns, Name, err)
 				}
 				if again.ResourceVersion != rv {
 					h := ""
@@ -147,12 +150,26 @@ func acquireLock(ctx context.Context, kc kube.Interface, ns, id string, now func
 			return nil, held(ns, "a convert or revert that took the lock at the same moment", "")
 		}
 		if err != nil {
-			return nil, fmt.Errorf("take over the lock Lease %s/%s: %w", ns, LockName, err)
+			return nil, fmt.Errorf("take over the lock Lease %s/%s: %w", ns, Name, err)
 		}
 	}
 	l := &Lock{kc: kc, ns: ns, id: id, uid: got.UID, stop: make(chan struct{}), done: make(chan struct{}), lost: make(chan struct{}), now: now}
 	go l.renew()
 	return l, nil
+}
+
+// Peek says, without taking it, who holds the lock and whether that
+// holder is live by its timestamps; holder is empty when the Lease is
+// missing or names nobody.
+func Peek(ctx context.Context, kc kube.Interface, ns string, now time.Time) (holder string, live bool, err error) {
+	l, err := kc.CoordinationV1().Leases(ns).Get(ctx, Name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return "", false, nil
+	}
+	if err != nil || l.Spec.HolderIdentity == nil {
+		return "", false, err
+	}
+	return *l.Spec.HolderIdentity, !expired(l, now), nil
 }
 
 func expired(l *coordinationv1.Lease, now time.Time) bool {
@@ -163,22 +180,22 @@ func expired(l *coordinationv1.Lease, now time.Time) bool {
 }
 
 func held(ns, holder, age string) error {
-	msg := fmt.Sprintf("%v: the Lease %s/%s is held by %s", ErrLockHeld, ns, LockName, holder)
+	msg := fmt.Sprintf("%v: the Lease %s/%s is held by %s", ErrHeld, ns, Name, holder)
 	if age != "" {
 		msg += " (" + age + ")"
 	}
 	return &cmdutil.Error{Code: cmdutil.ExitPreflight, Err: fmt.Errorf("%w", wrapHeld{msg}),
-		Hint: fmt.Sprintf("wait until it finishes; if it was killed, its lock expires %s after its last renewal (or delete it: kubectl -n %s delete lease %s)", lockDuration, ns, LockName)}
+		Hint: fmt.Sprintf("wait until it finishes; if it was killed, its lock expires %s after its last renewal (or delete it: kubectl -n %s delete lease %s)", lockDuration, ns, Name)}
 }
 
 type wrapHeld struct{ msg string }
 
 func (w wrapHeld) Error() string { return w.msg }
-func (w wrapHeld) Unwrap() error { return ErrLockHeld }
+func (w wrapHeld) Unwrap() error { return ErrHeld }
 
 func (l *Lock) renew() {
 	defer close(l.done)
-	t := time.NewTicker(lockRenew)
+	t := time.NewTicker(RenewInterval)
 	defer t.Stop()
 	last := time.Now() // this machine's monotonic clock
 	for {
@@ -187,7 +204,7 @@ func (l *Lock) renew() {
 			return
 		case <-t.C:
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), lockRenew)
+		ctx, cancel := context.WithTimeout(context.Background(), RenewInterval)
 		err := l.renewOnce(ctx)
 		cancel()
 		l.mu.Lock()
@@ -196,7 +213,7 @@ func (l *Lock) renew() {
 		switch {
 		case err == nil:
 			last = time.Now()
-		case errors.Is(err, errTakenOver) || time.Since(last) >= lockDuration-lockRenew:
+		case errors.Is(err, errTakenOver) || time.Since(last) >= lockDuration-RenewInterval:
 			// Taken over, or not renewed for so long that another run
 			// may take it over before the next try: this run stops.
 			l.markLost(err)
@@ -212,7 +229,7 @@ func (l *Lock) markLost(err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.lostErr == nil {
-		l.lostErr = fmt.Errorf("%w: %v", ErrLockLost, err)
+		l.lostErr = fmt.Errorf("%w: %v", ErrLost, err)
 		close(l.lost)
 	}
 }
@@ -229,7 +246,7 @@ func (l *Lock) LostErr() error {
 
 func (l *Lock) renewOnce(ctx context.Context) error {
 	api := l.kc.CoordinationV1().Leases(l.ns)
-	got, err := api.Get(ctx, LockName, metav1.GetOptions{})
+	got, err := api.Get(ctx, Name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return fmt.Errorf("%w: the Lease was deleted", errTakenOver)
 	}
@@ -270,7 +287,7 @@ func (l *Lock) Release(ctx context.Context) error {
 	}
 	<-l.done
 	api := l.kc.CoordinationV1().Leases(l.ns)
-	got, err := api.Get(ctx, LockName, metav1.GetOptions{})
+	got, err := api.Get(ctx, Name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return nil
 	}
@@ -280,7 +297,7 @@ func (l *Lock) Release(ctx context.Context) error {
 	if got.Spec.HolderIdentity == nil || *got.Spec.HolderIdentity != l.id {
 		return nil
 	}
-	err = api.Delete(ctx, LockName, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &got.UID, ResourceVersion: &got.ResourceVersion}})
+	err = api.Delete(ctx, Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &got.UID, ResourceVersion: &got.ResourceVersion}})
 	if err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("release the lock: %w", err)
 	}
