@@ -17,7 +17,9 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/yurtadm/yurtadm/pkg/cmdutil"
+	"github.com/yurtadm/yurtadm/pkg/convert/controlplane"
 	"github.com/yurtadm/yurtadm/pkg/convert/lock"
+	"github.com/yurtadm/yurtadm/pkg/convert/nodejobs"
 	"github.com/yurtadm/yurtadm/pkg/convert/nodestep"
 	"github.com/yurtadm/yurtadm/pkg/kube"
 	"github.com/yurtadm/yurtadm/pkg/workflow"
@@ -35,7 +37,7 @@ const (
 
 // Env holds what tests replace.
 type Env struct {
-	NewClients func(*rest.Config) (Clients, error)
+	NewClients func(*rest.Config) (controlplane.Clients, error)
 	// WrapTransport wraps the API client's transport (tests count requests).
 	WrapTransport func(http.RoundTripper) http.RoundTripper
 	// JobManagedBy is set only under a simulator that plays the Job
@@ -56,16 +58,16 @@ func DefaultEnv() Env {
 }
 
 // RealClients builds clients for cfg.
-func RealClients(cfg *rest.Config) (Clients, error) {
+func RealClients(cfg *rest.Config) (controlplane.Clients, error) {
 	kc, err := kube.New(cfg)
 	if err != nil {
-		return Clients{}, err
+		return controlplane.Clients{}, err
 	}
 	dc, err := dynamic.NewForConfig(cfg)
 	if err != nil {
-		return Clients{}, err
+		return controlplane.Clients{}, err
 	}
-	return Clients{Kube: kc, Dynamic: dc}, nil
+	return controlplane.Clients{Kube: kc, Dynamic: dc}, nil
 }
 
 // ReportLine is one step of the run, for the report and -o json.
@@ -85,13 +87,13 @@ type runData struct {
 	env    Env
 
 	mu         sync.Mutex
-	clients    *Clients
+	clients    *controlplane.Clients
 	restConfig *rest.Config
 	plan       *Plan
 	lock       *lock.Lock
 	lostErr    error // why the lock was lost, kept after release
 	confirmed  bool
-	results    []NodeResult
+	results    []nodejobs.Result
 	report     []ReportLine
 	failed     []string
 	version    string
@@ -121,7 +123,7 @@ func (d *runData) add(phase, status, format string, a ...any) {
 // Clients loads the admin kubeconfig once. The client has no client-side
 // rate limit: convert bounds its own in-flight requests with --concurrency
 // and leaves fairness to the API server's priority and fairness.
-func (d *runData) Clients() (Clients, error) {
+func (d *runData) Clients() (controlplane.Clients, error) {
 	if d.clients != nil {
 		return *d.clients, nil
 	}
@@ -129,7 +131,7 @@ func (d *runData) Clients() (Clients, error) {
 	rules.ExplicitPath = d.opts.Kubeconfig
 	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
 	if err != nil {
-		return Clients{}, cmdutil.WithHint(fmt.Errorf("load the admin kubeconfig: %w", err), cmdutil.ExitUsage,
+		return controlplane.Clients{}, cmdutil.WithHint(fmt.Errorf("load the admin kubeconfig: %w", err), cmdutil.ExitUsage,
 			"pass --kubeconfig /etc/kubernetes/admin.conf, or set KUBECONFIG")
 	}
 	cfg.UserAgent = "yurtctl"
@@ -139,7 +141,7 @@ func (d *runData) Clients() (Clients, error) {
 	}
 	c, err := d.env.NewClients(cfg)
 	if err != nil {
-		return Clients{}, err
+		return controlplane.Clients{}, err
 	}
 	d.clients, d.restConfig = &c, cfg
 	return c, nil
@@ -148,9 +150,9 @@ func (d *runData) Clients() (Clients, error) {
 // NodeClients talk to the API server as the node name (the admin
 // impersonates system:node:<name> in group system:nodes), for what only a
 // node may change on itself.
-func (d *runData) NodeClients(name string) (Clients, error) {
+func (d *runData) NodeClients(name string) (controlplane.Clients, error) {
 	if _, err := d.Clients(); err != nil {
-		return Clients{}, err
+		return controlplane.Clients{}, err
 	}
 	cfg := rest.CopyConfig(d.restConfig)
 	cfg.Impersonate = rest.ImpersonationConfig{UserName: "system:node:" + name, Groups: []string{"system:nodes", "system:authenticated"}}
@@ -374,7 +376,7 @@ func bindWorkflow(cmd *cobra.Command, action string, opts *Options, s cmdutil.IO
 // summary prints the result (table or JSON) and turns failures into the
 // command's error with what to do next.
 func (d *runData) summary(err error) error {
-	var bad []NodeResult
+	var bad []nodejobs.Result
 	for _, r := range d.results {
 		if !r.OK() {
 			bad = append(bad, r)
@@ -386,7 +388,7 @@ func (d *runData) summary(err error) error {
 			"succeeded": err == nil && len(bad) == 0 && len(d.failed) == 0,
 		})
 	} else if len(d.results) > 0 {
-		fmt.Fprintf(d.io.Out, "\n%s", resultTable(d.results))
+		fmt.Fprintf(d.io.Out, "\n%s", nodejobs.Table(d.results))
 	}
 	if lost := d.lockLost(); lost != nil {
 		return &cmdutil.Error{Code: cmdutil.ExitPreflight, Err: lost,

@@ -19,8 +19,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes/fake"
 
+	"github.com/yurtadm/yurtadm/pkg/convert/controlplane"
+	"github.com/yurtadm/yurtadm/pkg/convert/controlplane/cptest"
 	"github.com/yurtadm/yurtadm/pkg/kube/kubetest"
 	"k8s.io/client-go/rest"
 	k8stesting "k8s.io/client-go/testing"
@@ -29,6 +32,7 @@ import (
 	"github.com/yurtadm/yurtadm/pkg/cmdutil"
 	"github.com/yurtadm/yurtadm/pkg/constants"
 	"github.com/yurtadm/yurtadm/pkg/convert/lock"
+	"github.com/yurtadm/yurtadm/pkg/convert/nodejobs"
 	"github.com/yurtadm/yurtadm/pkg/convert/nodestep"
 )
 
@@ -135,33 +139,10 @@ func TestPlanRevert(t *testing.T) {
 	}
 }
 
-func TestNodeJob(t *testing.T) {
-	o := newOptions()
-	long := strings.Repeat("a", 70) + ".example.com"
-	for _, node := range []string{"edge-1", long} {
-		j := NodeJob(nodestep.ActionConvert, node, "edge", o, "", "")
-		if n := len(j.GenerateName) + 5; n > jobNameMax {
-			t.Errorf("%s: job name up to %d characters", node, n)
-		}
-		ps := j.Spec.Template.Spec
-		c := ps.Containers[0]
-		if ps.NodeName != node || !ps.HostPID || !ps.HostNetwork || !*c.SecurityContext.Privileged || ps.Tolerations[0].Operator != corev1.TolerationOpExists ||
-			ps.Volumes[0].HostPath.Path != "/" || c.VolumeMounts[0].MountPath != hostMount || *j.Spec.BackoffLimit != 0 || j.Annotations[AnnotationNode] != node {
-			t.Errorf("%s: job spec %+v", node, j.Spec)
-		}
-		args := strings.Join(c.Args, " ")
-		for _, want := range []string{"convert node", "--host-root=/host", "--node-name=" + node, "--yurthub-image=" + o.YurthubImage, "--nodepool-name=edge"} {
-			if !strings.Contains(args, want) {
-				t.Errorf("args %q lack %q", args, want)
-			}
-		}
-	}
-}
-
 // cmdHarness runs convert or revert against fake clients.
 type cmdHarness struct {
 	kc     *fake.Clientset
-	c      Clients
+	c      controlplane.Clients
 	out    bytes.Buffer
 	errOut bytes.Buffer
 	kcfg   string
@@ -203,15 +184,15 @@ func (f *fakeHelm) run(_ context.Context, _ string, args []string) ([]byte, []by
 	case "version":
 		return []byte("v3.19.5+g1\n"), nil, nil
 	case "show":
-		return []byte(chartCRDs), nil, nil
+		return []byte(cptest.ChartCRDs), nil, nil
 	case "template":
-		return []byte(renderedHub), nil, nil
+		return []byte(cptest.RenderedHub), nil, nil
 	case "upgrade":
 		if f.onUpgrade != nil {
 			f.onUpgrade(args)
 		}
 		f.releases[args[2]]++
-		if args[2] == ReleaseYurthub && f.kc != nil {
+		if args[2] == controlplane.ReleaseYurthub && f.kc != nil {
 			for _, n := range []string{"yurt-static-set-yurt-hub", "yurt-static-set-yurt-hub-cloud"} {
 				_ = f.kc.Tracker().Add(&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: n, Namespace: "kube-system"}})
 			}
@@ -219,12 +200,12 @@ func (f *fakeHelm) run(_ context.Context, _ string, args []string) ([]byte, []by
 	case "uninstall":
 		delete(f.releases, args[1])
 	case "list":
-		var rs []Release
+		var rs []controlplane.Release
 		for name, rev := range f.releases {
 			if name == "other" && strings.Contains(cmd, "--selector") {
 				continue
 			}
-			rs = append(rs, Release{Name: name, Namespace: "kube-system", Revision: fmt.Sprint(rev), Status: "deployed", Chart: name + "-1.7.0"})
+			rs = append(rs, controlplane.Release{Name: name, Namespace: "kube-system", Revision: fmt.Sprint(rev), Status: "deployed", Chart: name + "-1.7.0"})
 		}
 		out, _ := json.Marshal(rs)
 		return out, nil, nil
@@ -234,7 +215,7 @@ func (f *fakeHelm) run(_ context.Context, _ string, args []string) ([]byte, []by
 
 func newCmdHarness(t *testing.T, objs ...runtime.Object) *cmdHarness {
 	h := &cmdHarness{helm: &fakeHelm{}}
-	h.c = fakeClients(t)
+	h.c = controlplane.Clients{Kube: kubetest.Wrap(fake.NewSimpleClientset()), Dynamic: cptest.NewDynamic()}
 	h.kc = kubetest.Clientset(h.c.Kube).(*fake.Clientset)
 	h.helm.kc = h.kc
 	for _, o := range append([]runtime.Object{clusterInfo()}, objs...) {
@@ -251,7 +232,7 @@ func (h *cmdHarness) run(revert bool, args ...string) error {
 	h.out.Reset()
 	h.errOut.Reset()
 	s := cmdutil.IOStreams{In: strings.NewReader(""), Out: &h.out, ErrOut: &h.errOut}
-	env := Env{NewClients: func(*rest.Config) (Clients, error) { return h.c, nil }, MessageGrace: time.Millisecond, RunHelm: h.helm.run}
+	env := Env{NewClients: func(*rest.Config) (controlplane.Clients, error) { return h.c, nil }, MessageGrace: time.Millisecond, RunHelm: h.helm.run}
 	cmd := NewCommandWithEnv(s, env)
 	if revert {
 		cmd = NewRevertCommandWithEnv(s, env)
@@ -384,10 +365,10 @@ func TestConvertWithFakeJobs(t *testing.T) {
 		j := a.(k8stesting.CreateAction).GetObject().(*batchJob)
 		j.Name = j.GenerateName + "abcde"
 		typ := batchComplete
-		if j.Annotations[AnnotationNode] == "edge-2" {
+		if j.Annotations[nodejobs.AnnotationNode] == "edge-2" {
 			typ = batchFailed
 		} else {
-			p := hubPod(j.Annotations[AnnotationNode], corev1.PodRunning)
+			p := hubPod(j.Annotations[nodejobs.AnnotationNode], corev1.PodRunning)
 			h.kc.Tracker().Add(&p)
 		}
 		j.Status.Conditions = append(j.Status.Conditions, batchCondition(typ))
@@ -428,13 +409,13 @@ func batchCondition(t batchv1.JobConditionType) batchv1.JobCondition {
 func TestYurthubExtraArgsReachTheNodeJob(t *testing.T) {
 	o := newOptions()
 	o.YurthubExtraArgs = []string{"--enable-dummy-if=false", "--v=4"}
-	args := strings.Join(NodeJob(nodestep.ActionConvert, "edge-1", "edge", o, "", "").Spec.Template.Spec.Containers[0].Args, " ")
+	args := strings.Join(jobSpec(nodestep.ActionConvert, o, "").Job("edge-1", "edge").Spec.Template.Spec.Containers[0].Args, " ")
 	for _, want := range []string{"--yurthub-extra-arg=--enable-dummy-if=false", "--yurthub-extra-arg=--v=4"} {
 		if !strings.Contains(args, want) {
 			t.Errorf("args %q lack %q", args, want)
 		}
 	}
-	if args := strings.Join(NodeJob(nodestep.ActionRevert, "edge-1", "", o, "", "").Spec.Template.Spec.Containers[0].Args, " "); strings.Contains(args, "extra") {
+	if args := strings.Join(jobSpec(nodestep.ActionRevert, o, "").Job("edge-1", "").Spec.Template.Spec.Containers[0].Args, " "); strings.Contains(args, "extra") {
 		t.Errorf("revert job args %q carry yurthub args", args)
 	}
 	for _, bad := range []string{"enable-dummy-if=false", "--", "--a b", "--x=\n"} {
@@ -458,7 +439,7 @@ func TestUnlabelRolledBack(t *testing.T) {
 	h := newCmdHarness(t, &e1, &e2, &e3)
 	var log bytes.Buffer
 	d := &runData{ctx: context.Background(), action: "convert", opts: &Options{Concurrency: 2}, clients: &h.c, restConfig: &rest.Config{},
-		env: Env{NewClients: func(*rest.Config) (Clients, error) { return h.c, nil }},
+		env: Env{NewClients: func(*rest.Config) (controlplane.Clients, error) { return h.c, nil }},
 		io:  cmdutil.IOStreams{Out: &log, ErrOut: &log}}
 	planned := map[string]string{constants.LabelEdgeWorker: "true", constants.LabelNodePool: "edge"}
 	p := &Plan{Nodes: []NodePlan{
@@ -466,7 +447,7 @@ func TestUnlabelRolledBack(t *testing.T) {
 		{Name: "edge-2", Labels: planned},
 		{Name: "edge-3"}, // labelled before this run: nothing of this run's to take back
 	}}
-	d.unlabelRolledBack(p, []NodeResult{
+	d.unlabelRolledBack(p, []nodejobs.Result{
 		{Node: "edge-1", Outcome: nodestep.OutcomeRolledBack},
 		{Node: "edge-2", Outcome: nodestep.OutcomeConverted},
 		{Node: "edge-3", Outcome: nodestep.OutcomeRolledBack},
@@ -551,7 +532,7 @@ func TestControlPlanePhaseDrivesHelm(t *testing.T) {
 			upgrades = append(upgrades, c)
 		}
 	}
-	if len(upgrades) != 2 || !strings.HasPrefix(upgrades[0], "upgrade --install yurt-manager yurt-manager --repo "+DefaultChartRepo+" --version 1.7.0") ||
+	if len(upgrades) != 2 || !strings.HasPrefix(upgrades[0], "upgrade --install yurt-manager yurt-manager --repo "+controlplane.DefaultChartRepo+" --version 1.7.0") ||
 		!strings.HasPrefix(upgrades[1], "upgrade --install yurthub yurthub") {
 		t.Fatalf("helm upgrades: %q", upgrades)
 	}
@@ -565,14 +546,14 @@ func TestControlPlanePhaseDrivesHelm(t *testing.T) {
 	if !strings.Contains(upgrades[1], "--post-renderer-args "+PostRenderCommand) || !strings.Contains(upgrades[1], "--post-renderer-args --yurthub-extra-arg=--enable-dummy-if=false") {
 		t.Errorf("yurthub's post-renderer: %q", upgrades[1])
 	}
-	if len(values) != 2 || !strings.Contains(values[0], `"registry": "reg.local/openyurt"`) || !strings.Contains(values[0], DefaultYurtManagerControllers) ||
+	if len(values) != 2 || !strings.Contains(values[0], `"registry": "reg.local/openyurt"`) || !strings.Contains(values[0], controlplane.DefaultYurtManagerControllers) ||
 		!strings.Contains(values[0], `"repository": "node-servant"`) || !strings.Contains(values[0], `"tag": "v1.7.0"`) ||
 		!strings.Contains(values[1], `"kubernetesServerAddr": "https://10.0.0.1:6443"`) || !strings.Contains(values[1], `"repository": "yurthub"`) ||
 		!strings.Contains(values[1], `"nodePoolName": "edge"`) {
 		t.Errorf("values:\n%s", strings.Join(values, "\n---\n"))
 	}
-	crd, err := h.c.Dynamic.Resource(crdGVR).Get(context.Background(), NodePoolCRDName, metav1.GetOptions{})
-	if err != nil || crd.GetLabels()[LabelManagedBy] != ManagedBy {
+	crd, err := h.c.Dynamic.Resource(schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}).Get(context.Background(), controlplane.NodePoolCRDName, metav1.GetOptions{})
+	if err != nil || crd.GetLabels()[constants.LabelManagedBy] != constants.ManagedBy {
 		t.Errorf("the chart's NodePool CRD: %v %v", err, crd)
 	}
 	// An operator's own release of the same name is not ours to remove.
@@ -605,9 +586,9 @@ func TestEdgeWorkerLabelIsSetAsTheNode(t *testing.T) {
 	asNode := fake.NewSimpleClientset(&e1, &e2)
 	var users []string
 	d := &runData{ctx: context.Background(), action: "convert", opts: &Options{Concurrency: 1}, clients: &h.c, restConfig: &rest.Config{},
-		env: Env{NewClients: func(cfg *rest.Config) (Clients, error) {
+		env: Env{NewClients: func(cfg *rest.Config) (controlplane.Clients, error) {
 			users = append(users, cfg.Impersonate.UserName+"|"+strings.Join(cfg.Impersonate.Groups, ","))
-			return Clients{Kube: kubetest.Wrap(asNode)}, nil
+			return controlplane.Clients{Kube: kubetest.Wrap(asNode)}, nil
 		}},
 		io: cmdutil.IOStreams{Out: io.Discard, ErrOut: io.Discard}}
 	p := &Plan{Nodes: []NodePlan{
@@ -656,7 +637,7 @@ func TestConvertThatLosesItsLockStartsNothingMore(t *testing.T) {
 	h.kc.PrependReactor("create", "jobs", func(a k8stesting.Action) (bool, runtime.Object, error) {
 		j := a.(k8stesting.CreateAction).GetObject().(*batchJob)
 		j.Name = j.GenerateName + "abcde"
-		jobsFor = append(jobsFor, j.Annotations[AnnotationNode])
+		jobsFor = append(jobsFor, j.Annotations[nodejobs.AnnotationNode])
 		// The Job never finishes; meanwhile another run takes the Lease.
 		gvr := coordinationv1.SchemeGroupVersion.WithResource("leases")
 		l, err := h.kc.Tracker().Get(gvr, "kube-system", lock.Name)
@@ -698,7 +679,7 @@ func TestAdvancedRollingUpdateNeedsOnePool(t *testing.T) {
 	e1 := readyNode("edge-1", map[string]string{constants.LabelNodePool: "hangzhou"})
 	e2 := readyNode("edge-2", nil)
 	h := newCmdHarness(t, kubeadmConfig("v1.34.4"), &m, &e1, &e2)
-	err := h.run(false, "--yurthub-upgrade-strategy", UpgradeAdvancedRollingUpdate, "--yes")
+	err := h.run(false, "--yurthub-upgrade-strategy", controlplane.UpgradeAdvancedRollingUpdate, "--yes")
 	if cmdutil.ExitCode(err) != cmdutil.ExitUsage || !strings.Contains(err.Error(), `edge-1 (in "hangzhou", the manifest says "edge")`) ||
 		strings.Contains(err.Error(), "edge-2") || !strings.Contains(cmdutil.Hint(err), "OTA") {
 		t.Fatalf("got %v (exit %d, hint %q)", err, cmdutil.ExitCode(err), cmdutil.Hint(err))
@@ -708,7 +689,7 @@ func TestAdvancedRollingUpdateNeedsOnePool(t *testing.T) {
 	}
 	// All edge nodes in the pool the manifest names: accepted.
 	h = newCmdHarness(t, kubeadmConfig("v1.34.4"), &m, &e1, &e2)
-	if err := h.run(false, "--yurthub-upgrade-strategy", UpgradeAdvancedRollingUpdate, "--nodepool-name", "hangzhou", "--dry-run"); err != nil {
+	if err := h.run(false, "--yurthub-upgrade-strategy", controlplane.UpgradeAdvancedRollingUpdate, "--nodepool-name", "hangzhou", "--dry-run"); err != nil {
 		t.Errorf("one pool: %v", err)
 	}
 }

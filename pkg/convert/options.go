@@ -10,6 +10,7 @@ import (
 
 	"github.com/yurtadm/yurtadm/pkg/cmdutil"
 	"github.com/yurtadm/yurtadm/pkg/constants"
+	"github.com/yurtadm/yurtadm/pkg/convert/controlplane"
 	"github.com/yurtadm/yurtadm/pkg/version"
 	"github.com/yurtadm/yurtadm/pkg/yurthub"
 )
@@ -100,12 +101,12 @@ func newOptions() *Options {
 		NodeImage:    DefaultNodeImage,
 		Concurrency:  DefaultConcurrency,
 		Timeout:      DefaultNodeTimeout,
-		ChartSource:  DefaultChartRepo,
+		ChartSource:  controlplane.DefaultChartRepo,
 		ChartVersion: strings.TrimPrefix(version.OpenYurtVersion, "v"),
 		Helm:         "helm",
 		// OTA: a node's yurthub changes when the node asks (yurthub's
 		// upgrade API), not behind its back; see docs/convert.md.
-		YurthubUpgradeStrategy:    UpgradeOTA,
+		YurthubUpgradeStrategy:    controlplane.UpgradeOTA,
 		YurthubUpgradeWorkerImage: version.DefaultNodeServantImage,
 		YurthubBootstrapMode:      constants.YurthubBootstrapModeKCE,
 	}
@@ -246,37 +247,24 @@ func (o *Options) validate(f *pflag.FlagSet, convert bool) error {
 	if err := checkDeprecated(f); err != nil {
 		return err
 	}
-	if err := validImage(flagYurthubImage, o.YurthubImage); err != nil {
-		return err
+	for _, im := range []struct{ flag, ref string }{
+		{flagYurthubImage, o.YurthubImage}, {flagYurtManagerImage, o.YurtManagerImage}, {flagUpgradeWorker, o.YurthubUpgradeWorkerImage},
+	} {
+		if err := chartImage(im.flag, im.ref); err != nil {
+			return err
+		}
 	}
 	if err := ValidYurthubExtraArgs("--"+flagYurthubExtraArg, o.YurthubExtraArgs); err != nil {
 		return err
 	}
-	if o.YurtManagerImage != "" {
-		if err := validImage(flagYurtManagerImage, o.YurtManagerImage); err != nil {
-			return err
-		}
-		if _, err := splitImage(o.YurtManagerImage); err != nil {
-			return cmdutil.Usagef("pass --"+flagYurtManagerImage+" as registry/repository:tag", "invalid --%s: %v", flagYurtManagerImage, err)
-		}
+	if o.YurthubUpgradeStrategy != controlplane.UpgradeOTA && o.YurthubUpgradeStrategy != controlplane.UpgradeAdvancedRollingUpdate {
+		return cmdutil.Usagef("pass --"+flagUpgradeStrategy+" "+controlplane.UpgradeOTA+" or "+controlplane.UpgradeAdvancedRollingUpdate, "invalid --%s %q", flagUpgradeStrategy, o.YurthubUpgradeStrategy)
 	}
-	if err := validImage(flagUpgradeWorker, o.YurthubUpgradeWorkerImage); err != nil {
-		return err
-	}
-	if _, err := splitImage(o.YurthubUpgradeWorkerImage); err != nil {
-		return cmdutil.Usagef("pass --"+flagUpgradeWorker+" as registry/repository:tag", "invalid --%s: %v", flagUpgradeWorker, err)
-	}
-	if _, err := splitImage(o.YurthubImage); err != nil {
-		return cmdutil.Usagef("pass --"+flagYurthubImage+" as registry/repository:tag", "invalid --%s: %v", flagYurthubImage, err)
-	}
-	if o.YurthubUpgradeStrategy != UpgradeOTA && o.YurthubUpgradeStrategy != UpgradeAdvancedRollingUpdate {
-		return cmdutil.Usagef("pass --"+flagUpgradeStrategy+" "+UpgradeOTA+" or "+UpgradeAdvancedRollingUpdate, "invalid --%s %q", flagUpgradeStrategy, o.YurthubUpgradeStrategy)
-	}
-	if o.YurthubBootstrapMode != constants.YurthubBootstrapModeKCE && o.YurthubBootstrapMode != bootstrapModeToken {
-		return cmdutil.Usagef("pass --"+flagHubBootstrapMode+" "+constants.YurthubBootstrapModeKCE+" or "+bootstrapModeToken, "invalid --%s %q", flagHubBootstrapMode, o.YurthubBootstrapMode)
+	if o.YurthubBootstrapMode != constants.YurthubBootstrapModeKCE && o.YurthubBootstrapMode != controlplane.BootstrapModeToken {
+		return cmdutil.Usagef("pass --"+flagHubBootstrapMode+" "+constants.YurthubBootstrapModeKCE+" or "+controlplane.BootstrapModeToken, "invalid --%s %q", flagHubBootstrapMode, o.YurthubBootstrapMode)
 	}
 	if strings.TrimSpace(o.ChartSource) == "" || strings.ContainsAny(o.ChartSource, "\x00\n\r") {
-		return cmdutil.Usagef("pass --"+flagChartSource+" "+DefaultChartRepo+", or a directory or archive with OpenYurt's charts", "invalid --%s %q", flagChartSource, o.ChartSource)
+		return cmdutil.Usagef("pass --"+flagChartSource+" "+controlplane.DefaultChartRepo+", or a directory or archive with OpenYurt's charts", "invalid --%s %q", flagChartSource, o.ChartSource)
 	}
 	if errs := validation.IsDNS1123Label(o.NodePoolName); len(errs) > 0 {
 		return cmdutil.Usagef("pass a valid --"+flagNodePool, "invalid nodepool name %q: %s", o.NodePoolName, strings.Join(errs, "; "))
@@ -298,6 +286,21 @@ func (o *Options) validate(f *pflag.FlagSet, convert bool) error {
 func validImage(flag, ref string) error {
 	if err := yurthub.ValidateImage(ref); err != nil {
 		return cmdutil.Usagef(fmt.Sprintf("pass an image reference like %s", version.DefaultYurthubImage), "invalid --%s: %v", flag, err)
+	}
+	return nil
+}
+
+// chartImage checks an image a chart takes (registry/repository:tag); an
+// empty --yurt-manager-image keeps the chart's.
+func chartImage(flag, ref string) error {
+	if ref == "" && flag == flagYurtManagerImage {
+		return nil
+	}
+	if err := validImage(flag, ref); err != nil {
+		return err
+	}
+	if err := controlplane.CheckChartImage(ref); err != nil {
+		return cmdutil.Usagef("pass --"+flag+" as registry/repository:tag", "invalid --%s: %v", flag, err)
 	}
 	return nil
 }

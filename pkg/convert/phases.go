@@ -1,7 +1,6 @@
 package convert
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -16,12 +15,13 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/version"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/yaml"
 
 	"github.com/yurtadm/yurtadm/pkg/cmdutil"
 	"github.com/yurtadm/yurtadm/pkg/constants"
+	"github.com/yurtadm/yurtadm/pkg/convert/controlplane"
 	"github.com/yurtadm/yurtadm/pkg/convert/lock"
+	"github.com/yurtadm/yurtadm/pkg/convert/nodejobs"
 	"github.com/yurtadm/yurtadm/pkg/convert/nodestep"
 	yversion "github.com/yurtadm/yurtadm/pkg/version"
 	"github.com/yurtadm/yurtadm/pkg/yurthub"
@@ -114,22 +114,24 @@ func (d *runData) peekLock() {
 	}
 }
 
-func (d *runData) controlPlaneOptions() ControlPlaneOptions {
-	return ControlPlaneOptions{Namespace: d.opts.Namespace,
-		NodePools: map[string]string{d.opts.NodePoolName: "Edge", constants.DefaultCloudNodePool: "Cloud"}}
-}
-
 func runConvertControlPlane(d *runData) error {
 	// Everything that can be wrong with the charts or helm is found before
 	// the first change.
-	src, err := openChartSource(d.opts.ChartSource, d.opts.ChartVersion)
+	src, err := controlplane.OpenSource(d.opts.ChartSource, d.opts.ChartVersion)
 	if err != nil {
-		return cmdutil.WithHint(err, cmdutil.ExitUsage, "pass --"+flagChartSource+" "+DefaultChartRepo+", or a directory or archive holding OpenYurt's yurt-manager and yurthub charts")
+		return cmdutil.WithHint(err, cmdutil.ExitUsage, "pass --"+flagChartSource+" "+controlplane.DefaultChartRepo+", or a directory or archive holding OpenYurt's yurt-manager and yurthub charts")
 	}
 	defer src.Close()
-	helm := d.helmCLI()
+	in, err := d.installer(PhaseControlPlane)
+	if err != nil {
+		return err
+	}
+	in.Source = src
+	if in.PostRenderer, err = d.postRenderer(); err != nil {
+		return err
+	}
 	if !d.opts.DryRun {
-		v, err := helm.Version(d.ctx)
+		v, err := in.Helm.Version(d.ctx)
 		if err != nil {
 			return err
 		}
@@ -138,215 +140,32 @@ func runConvertControlPlane(d *runData) error {
 	if _, err := d.prepare(); err != nil {
 		return err
 	}
+	in.CheckControllerManager(d.ctx)
+	return in.Install(d.ctx)
+}
+
+// installer is the control-plane installer of this run; it reports as
+// phase.
+func (d *runData) installer(phase string) (*controlplane.Installer, error) {
 	c, err := d.Clients()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	d.checkControllerManager(c)
-	server, err := clusterServer(d.ctx, c.Kube)
-	if err != nil {
-		return cmdutil.WithHint(err, cmdutil.ExitPreflight, "run 'kubeadm init phase bootstrap-token' on a control-plane node")
-	}
-	ymValues, err := yurtManagerValues(d.opts.YurtManagerImage, d.opts.YurthubUpgradeWorkerImage)
-	if err != nil {
-		return err
-	}
-	hubValues, err := yurthubValues(server, d.opts.YurthubImage, d.opts.NodePoolName)
-	if err != nil {
-		return err
-	}
-	if d.opts.DryRun {
-		d.add(PhaseControlPlane, "would", "create or update the CRDs of chart %s from %s", ReleaseYurtManager, src)
-		d.add(PhaseControlPlane, "would", "helm upgrade --install %s (namespace %s, controllers %s, image %s) and wait for it", ReleaseYurtManager, d.opts.Namespace, DefaultYurtManagerControllers, valueImage(ymValues, "the chart's"))
-		d.add(PhaseControlPlane, "would", "helm upgrade --install %s (namespace %s, kubernetesServerAddr %s, image %s, extra yurthub flags %v, upgrade strategy %s, bootstrap mode %s)", ReleaseYurthub, d.opts.Namespace, server, valueImage(hubValues, ""), d.opts.YurthubExtraArgs, d.opts.YurthubUpgradeStrategy, d.opts.YurthubBootstrapMode)
-		d.add(PhaseControlPlane, "would", "ensure NodePools %s (Edge) and %s (Cloud)", d.opts.NodePoolName, constants.DefaultCloudNodePool)
-		return nil
-	}
-	tmp, err := os.MkdirTemp("", "yurtctl-values-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(tmp)
-	values := map[string]string{}
-	for name, v := range map[string]map[string]any{ReleaseYurtManager: ymValues, ReleaseYurthub: hubValues} {
-		if values[name], err = writeValues(tmp, name, v); err != nil {
-			return err
-		}
-	}
-	fail := func(err error) error {
-		return cmdutil.WithHint(err, cmdutil.ExitError, "the phase is safe to run again; 'helm history -n "+d.opts.Namespace+" <release>' shows what Helm did")
-	}
-	// What the releases will hold, to hand an earlier convert's objects over.
-	rendered := map[string][]manifestObject{}
-	for _, name := range chartNames {
-		out, err := helm.Template(d.ctx, src, name, values[name])
-		if err != nil {
-			return fail(err)
-		}
-		if rendered[name], err = renderedObjects(out); err != nil {
-			return fail(fmt.Errorf("helm template %s: %w", name, err))
-		}
-	}
-	crds, err := helm.ShowCRDs(d.ctx, src, ReleaseYurtManager)
-	if err != nil {
-		return fail(err)
-	}
-	actions, err := ensureCRDs(d.ctx, c.Dynamic, crds)
-	for _, a := range actions {
-		d.add(PhaseControlPlane, "done", "%s", a)
-	}
-	if err != nil {
-		return fail(err)
-	}
-	actions, err = migrateLegacy(d.ctx, c.Dynamic, d.opts.Namespace, rendered)
-	for _, a := range actions {
-		d.add(PhaseControlPlane, "done", "%s", a)
-	}
-	if err != nil {
-		return fail(err)
-	}
-	for _, name := range chartNames {
-		var post []string
-		if name == ReleaseYurthub {
-			if post, err = d.postRenderer(); err != nil {
-				return fail(err)
-			}
-		}
-		start := d.env.Now()
-		if err := d.upgradeRelease(helm, src, name, values[name], post); err != nil {
-			return fail(err)
-		}
-		rs, err := helm.Releases(d.ctx, false)
-		if err != nil {
-			return fail(err)
-		}
-		r := rs[name]
-		d.add(PhaseControlPlane, "done", "Helm release %s/%s: revision %s, chart %s, %s (%s)", d.opts.Namespace, name, r.Revision, r.Chart, r.Status, d.env.Now().Sub(start).Round(time.Second))
-	}
-	// Nodes that join right after render yurthub from these.
-	for _, yss := range []string{constants.YurthubStaticSet, constants.YurthubCloudStaticSet} {
-		if err := waitConfigMap(d.ctx, c, d.opts.Namespace, "yurt-static-set-"+yss, time.Minute); err != nil {
-			d.add(PhaseControlPlane, "warning", "YurtStaticSet %s/%s: %v; nodes joining now use yurtadm's built-in yurthub template", d.opts.Namespace, yss, err)
-		} else {
-			d.add(PhaseControlPlane, "done", "YurtStaticSet %s/%s: its template is in ConfigMap yurt-static-set-%s", d.opts.Namespace, yss, yss)
-		}
-	}
-	for name, typ := range d.controlPlaneOptions().NodePools {
-		r, err := retryWebhook(d.ctx, func() (string, error) { return ensureNodePool(d.ctx, c.Dynamic, name, typ) })
-		if err != nil {
-			return fail(fmt.Errorf("NodePool %s: %w", name, err))
-		}
-		d.add(PhaseControlPlane, "done", "NodePool %s %s", name, r)
-	}
-	return nil
-}
-
-// upgradeRelease installs or upgrades one chart and waits for it (helm
-// --wait --atomic: a release that does not become ready is rolled back,
-// or, on a first install, removed). yurthub's YurtStaticSets go through
-// yurt-manager's webhooks, which may take a moment to answer once its pod
-// is ready: that is retried.
-func (d *runData) upgradeRelease(helm *helmCLI, src *chartSource, name, values string, post []string) error {
-	_, err := retryWebhook(d.ctx, func() (string, error) {
-		_, err := helm.Upgrade(d.ctx, src, name, values, post)
-		return "", err
-	})
-	if err != nil && name == ReleaseYurtManager {
-		if why := d.yurtManagerPods(); why != "" {
-			err = fmt.Errorf("%w; %s", err, why)
-		}
-	}
-	return err
-}
-
-// yurtManagerPods says what yurt-manager's pods are doing, for an error.
-func (d *runData) yurtManagerPods() string {
-	c, err := d.Clients()
-	if err != nil {
-		return ""
-	}
-	pods, err := c.Kube.CoreV1().Pods(d.opts.Namespace).List(context.WithoutCancel(d.ctx), listOpts("app.kubernetes.io/name=yurt-manager"))
-	if err != nil || len(pods.Items) == 0 {
-		return "no yurt-manager pod: 'kubectl -n " + d.opts.Namespace + " describe deployment yurt-manager' says why"
-	}
-	var s []string
-	for _, p := range pods.Items {
-		st := string(p.Status.Phase)
-		for _, cs := range p.Status.ContainerStatuses {
-			if w := cs.State.Waiting; w != nil {
-				st += " " + w.Reason + ": " + w.Message
-			}
-		}
-		s = append(s, fmt.Sprintf("pod %s on %q: %s", p.Name, p.Spec.NodeName, st))
-	}
-	return strings.Join(s, "; ")
-}
-
-// waitConfigMap waits until the ConfigMap exists.
-func waitConfigMap(ctx context.Context, c Clients, ns, name string, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	for {
-		_, err := c.Kube.CoreV1().ConfigMaps(ns).Get(ctx, name, metav1.GetOptions{})
-		if err == nil {
-			return nil
-		}
-		if !apierrors.IsNotFound(err) {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("ConfigMap %s/%s not written by yurt-manager's yurt-static-set-controller within %s", ns, name, timeout)
-		case <-sleep():
-		}
-	}
-}
-
-// retryWebhook runs f again while the API server cannot reach one of
-// yurt-manager's webhooks yet (for up to 90 s).
-func retryWebhook(ctx context.Context, f func() (string, error)) (string, error) {
-	var r string
-	var err error
-	_ = wait.PollUntilContextTimeout(ctx, webhookRetry, 90*time.Second, true, func(context.Context) (bool, error) {
-		r, err = f()
-		return err == nil || !webhookNotReady(err), nil
-	})
-	return r, err
-}
-
-// webhookRetry is how often retryWebhook tries again (a variable for tests).
-var webhookRetry = 2 * time.Second
-
-func webhookNotReady(err error) bool {
-	s := err.Error()
-	return strings.Contains(s, "failed calling webhook") || strings.Contains(s, "no endpoints available for service") ||
-		strings.Contains(s, "connection refused")
-}
-
-func valueImage(v map[string]any, dflt string) string {
-	if im, ok := v["image"].(imageValues); ok {
-		return im.Registry + "/" + im.Repository + ":" + im.Tag
-	}
-	return dflt
-}
-
-// releaseTimeout bounds one release's install or upgrade (helm --wait):
-// yurt-manager's readiness probe alone waits 60 s, an image pull on a slow
-// link more. --timeout is per node and does not apply.
-const releaseTimeout = 5 * time.Minute
-
-// helmCLI is the helm convert and revert run.
-func (d *runData) helmCLI() *helmCLI {
-	run := d.env.RunHelm
-	if run == nil {
-		run = ExecHelm
-	}
-	return &helmCLI{bin: d.opts.Helm, kubeconfig: d.opts.Kubeconfig, namespace: d.opts.Namespace, timeout: releaseTimeout, run: run}
+	o := d.opts
+	return &controlplane.Installer{
+		Clients: c, Namespace: o.Namespace, DryRun: o.DryRun, Now: d.env.Now,
+		Helm: controlplane.NewHelm(o.Helm, o.Kubeconfig, o.Namespace, d.env.RunHelm),
+		Values: controlplane.Values{YurtManagerImage: o.YurtManagerImage, UpgradeWorkerImage: o.YurthubUpgradeWorkerImage,
+			YurthubImage: o.YurthubImage, EdgePool: o.NodePoolName, YurthubExtraArgs: o.YurthubExtraArgs,
+			UpgradeStrategy: o.YurthubUpgradeStrategy, BootstrapMode: o.YurthubBootstrapMode},
+		Report: func(status, format string, a ...any) { d.add(phase, status, format, a...) },
+	}, nil
 }
 
 // postRenderer is this binary as Helm's post-renderer of the yurthub
-// chart (PostRenderYurthub): it sets --yurthub-extra-arg and the upgrade
-// strategy on both YurtStaticSets, which the chart has no value for.
+// chart (controlplane.PostRenderYurthub): it sets --yurthub-extra-arg and
+// the upgrade strategy on both YurtStaticSets, which the chart has no
+// value for.
 func (d *runData) postRenderer() ([]string, error) {
 	exe, err := os.Executable()
 	if err != nil {
@@ -358,25 +177,6 @@ func (d *runData) postRenderer() ([]string, error) {
 		args = append(args, "--"+flagYurthubExtraArg+"="+a)
 	}
 	return args, nil
-}
-
-// checkControllerManager says what convert does with kube-controller-manager:
-// nothing. OpenYurt v1.7 keeps node lifecycle in kube-controller-manager
-// (yurt-manager runs with -nodelifecycle; autonomy comes from
-// node.openyurt.io/autonomy-duration mapped to pod tolerations). It also
-// says when kube-controller-manager is not a kubeadm static pod.
-func (d *runData) checkControllerManager(c Clients) {
-	pods, err := c.Kube.CoreV1().Pods(metav1.NamespaceSystem).List(d.ctx, listOpts("component=kube-controller-manager,tier=control-plane"))
-	switch {
-	case err != nil:
-		d.add(PhaseControlPlane, "warning", "could not look for kube-controller-manager: %v", err)
-	case len(pods.Items) == 0:
-		d.add(PhaseControlPlane, "warning", "kube-controller-manager is not a kubeadm static pod (no kube-system pod with component=kube-controller-manager): "+
-			"convert leaves it alone. OpenYurt %s needs no change there (node lifecycle stays in kube-controller-manager); "+
-			"if you run OpenYurt older than v1.4, disable its nodelifecycle controller yourself (--controllers=-nodelifecycle,*)", yversion.OpenYurtVersion)
-	default:
-		d.add(PhaseControlPlane, "done", "kube-controller-manager is a kubeadm static pod (%s); OpenYurt %s needs no change to it", pods.Items[0].Name, yversion.OpenYurtVersion)
-	}
 }
 
 // patchNodes applies each node's label and annotation changes (a merge
@@ -489,13 +289,10 @@ func runConvertLabels(d *runData) error {
 	return nil
 }
 
-// nodeRunner runs the node steps of the run's action.
-func (d *runData) nodeRunner(c Clients) *jobRunner {
-	return &jobRunner{
-		kc: c.Kube, ns: d.opts.Namespace, action: d.action, concurrency: d.opts.Concurrency,
-		deadline: jobDeadline(d.opts.Timeout), messageGrace: d.env.MessageGrace,
-		progress: func(f string, a ...any) { d.logf(PhaseNodes, f, a...) },
-	}
+// jobSpec is what the node Jobs of action share, from the flags.
+func jobSpec(action string, o *Options, managedBy string) nodejobs.Spec {
+	return nodejobs.Spec{Action: action, Namespace: o.Namespace, Image: o.NodeImage, Timeout: o.Timeout,
+		YurthubImage: o.YurthubImage, YurthubExtraArgs: o.YurthubExtraArgs, ManagedBy: managedBy}
 }
 
 func (d *runData) runNodeSteps(step string) error {
@@ -512,12 +309,13 @@ func (d *runData) runNodeSteps(step string) error {
 	for _, n := range p.Nodes {
 		pool[n.Name] = n.Pool
 		if n.Step == StepSkip {
-			d.results = append(d.results, NodeResult{Node: n.Name, Outcome: OutcomeSkipped, Message: n.Reason})
+			d.results = append(d.results, nodejobs.Result{Node: n.Name, Outcome: nodejobs.OutcomeSkipped, Message: n.Reason})
 		}
 	}
+	spec := jobSpec(d.action, d.opts, d.env.JobManagedBy)
 	if d.opts.DryRun {
 		for _, n := range nodes {
-			j := NodeJob(d.action, n, pool[n], d.opts, "", d.env.JobManagedBy)
+			j := spec.Job(n, pool[n])
 			d.add(PhaseNodes, "would", "create Job %s<random> on node %s running: %s %s", j.GenerateName, n,
 				strings.Join(j.Spec.Template.Spec.Containers[0].Command, " "), strings.Join(j.Spec.Template.Spec.Containers[0].Args, " "))
 		}
@@ -527,10 +325,14 @@ func (d *runData) runNodeSteps(step string) error {
 		d.add(PhaseNodes, "skipped", "no node needs the %s step", d.action)
 		return nil
 	}
-	r := d.nodeRunner(c)
-	r.build = func(n string) *batchv1.Job { return NodeJob(d.action, n, pool[n], d.opts, "", d.env.JobManagedBy) }
+	r := &nodejobs.Runner{
+		Client: c.Kube, Namespace: d.opts.Namespace, Action: d.action, Concurrency: d.opts.Concurrency,
+		Deadline: nodejobs.Deadline(d.opts.Timeout), MessageGrace: d.env.MessageGrace,
+		Build:    func(n string) *batchv1.Job { return spec.Job(n, pool[n]) },
+		Progress: func(f string, a ...any) { d.logf(PhaseNodes, f, a...) },
+	}
 	d.logf(PhaseNodes, "Running the %s step on %d node(s), %d at a time (image %s)", d.action, len(nodes), d.opts.Concurrency, d.opts.NodeImage)
-	results, err := r.run(d.ctx, nodes)
+	results, err := r.Run(d.ctx, nodes)
 	d.results = append(d.results, results...)
 	if err != nil {
 		return cmdutil.WithHint(fmt.Errorf("%s interrupted: %w", d.action, err), cmdutil.ExitError,
@@ -548,7 +350,7 @@ func (d *runData) runNodeSteps(step string) error {
 // autonomy annotation on a node without yurthub would tell OpenYurt's
 // controllers it can live through a cloud outage, which it cannot. A
 // re-run sets them again.
-func (d *runData) unlabelRolledBack(p *Plan, results []NodeResult) {
+func (d *runData) unlabelRolledBack(p *Plan, results []nodejobs.Result) {
 	back := map[string]bool{}
 	for _, r := range results {
 		if r.Outcome == nodestep.OutcomeRolledBack {
@@ -673,7 +475,7 @@ func (d *runData) hubsComplete(p *Plan, hubs map[string]bool) bool {
 // runCleanup deletes every node Job of convert and revert that is left.
 func runCleanup(d *runData) error {
 	if d.opts.DryRun {
-		d.add(PhaseCleanup, "would", "delete the node Jobs (label %s) and release the lock", LabelJob)
+		d.add(PhaseCleanup, "would", "delete the node Jobs (label %s) and release the lock", nodejobs.LabelJob)
 		return nil
 	}
 	if lost := d.lockLost(); lost != nil {
@@ -685,7 +487,7 @@ func runCleanup(d *runData) error {
 		return err
 	}
 	bg := metav1.DeletePropagationBackground
-	if err := c.Kube.BatchV1().Jobs(d.opts.Namespace).DeleteCollection(d.ctx, metav1.DeleteOptions{PropagationPolicy: &bg}, listOpts(LabelJob)); err != nil {
+	if err := c.Kube.BatchV1().Jobs(d.opts.Namespace).DeleteCollection(d.ctx, metav1.DeleteOptions{PropagationPolicy: &bg}, listOpts(nodejobs.LabelJob)); err != nil {
 		d.add(PhaseCleanup, "failed", "delete the node Jobs: %v", err)
 		return nil
 	}

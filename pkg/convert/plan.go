@@ -10,6 +10,7 @@ import (
 
 	"github.com/yurtadm/yurtadm/pkg/cmdutil"
 	"github.com/yurtadm/yurtadm/pkg/constants"
+	"github.com/yurtadm/yurtadm/pkg/convert/controlplane"
 	"github.com/yurtadm/yurtadm/pkg/convert/nodestep"
 	"github.com/yurtadm/yurtadm/pkg/yurthub"
 )
@@ -141,7 +142,7 @@ func PlanConvert(nodes []corev1.Node, hubPods []corev1.Pod, o *Options) (*Plan, 
 		p.Nodes = append(p.Nodes, np)
 	}
 	sort.Slice(p.Nodes, func(i, j int) bool { return p.Nodes[i].Name < p.Nodes[j].Name })
-	if o.YurthubUpgradeStrategy == UpgradeAdvancedRollingUpdate {
+	if o.YurthubUpgradeStrategy == controlplane.UpgradeAdvancedRollingUpdate {
 		if err := oneManifestFits(p, o.NodePoolName); err != nil {
 			return nil, err
 		}
@@ -167,8 +168,8 @@ func oneManifestFits(p *Plan, edgePool string) error {
 	if len(off) == 0 {
 		return nil
 	}
-	return cmdutil.Usagef("keep --"+flagUpgradeStrategy+" "+UpgradeOTA+": 'yurtadm upgrade yurthub' renders each node's manifest with its own pool",
-		"--%s %s copies one yurthub manifest to every node, but %s", flagUpgradeStrategy, UpgradeAdvancedRollingUpdate, strings.Join(off, ", "))
+	return cmdutil.Usagef("keep --"+flagUpgradeStrategy+" "+controlplane.UpgradeOTA+": 'yurtadm upgrade yurthub' renders each node's manifest with its own pool",
+		"--%s %s copies one yurthub manifest to every node, but %s", flagUpgradeStrategy, controlplane.UpgradeAdvancedRollingUpdate, strings.Join(off, ", "))
 }
 
 // openYurtNodeKeys are the labels and annotations revert removes.

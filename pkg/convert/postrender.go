@@ -8,6 +8,7 @@ import (
 
 	"github.com/yurtadm/yurtadm/pkg/cmdutil"
 	"github.com/yurtadm/yurtadm/pkg/constants"
+	"github.com/yurtadm/yurtadm/pkg/convert/controlplane"
 )
 
 // PostRenderCommand is the hidden command convert names as Helm's
@@ -19,10 +20,10 @@ const maxRendered = 32 << 20
 
 // NewPostRenderCommand reads the rendered yurthub chart on stdin and
 // writes it with every --yurthub-extra-arg set on the YurtStaticSets'
-// yurt-hub container (PostRenderYurthub).
+// yurt-hub container (controlplane.PostRenderYurthub).
 func NewPostRenderCommand(s cmdutil.IOStreams) *cobra.Command {
 	var args []string
-	strategy, mode := UpgradeOTA, constants.YurthubBootstrapModeKCE
+	strategy, mode := controlplane.UpgradeOTA, constants.YurthubBootstrapModeKCE
 	cmd := &cobra.Command{
 		Use:    PostRenderCommand,
 		Short:  "Helm post-renderer of OpenYurt's yurthub chart (run by yurtctl convert)",
@@ -36,7 +37,7 @@ func NewPostRenderCommand(s cmdutil.IOStreams) *cobra.Command {
 			if len(in) > maxRendered {
 				return fmt.Errorf("more than %d MiB on stdin", maxRendered>>20)
 			}
-			out, err := PostRenderYurthub(in, args, strategy, mode)
+			out, err := controlplane.PostRenderYurthub(in, args, strategy, mode)
 			if err != nil {
 				return err
 			}

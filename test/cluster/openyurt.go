@@ -18,7 +18,7 @@ import (
 	"k8s.io/client-go/restmapper"
 	"sigs.k8s.io/yaml"
 
-	"github.com/yurtadm/yurtadm/pkg/convert"
+	"github.com/yurtadm/yurtadm/pkg/convert/controlplane"
 )
 
 // EnvCharts overrides where OpenYurt's charts are read from.
@@ -92,7 +92,7 @@ func Apply(ctx context.Context, cfg *rest.Config, stream []byte) error {
 	if err != nil {
 		return err
 	}
-	for _, doc := range convert.SplitManifests(stream) {
+	for _, doc := range controlplane.SplitManifests(stream) {
 		var u unstructured.Unstructured
 		if err := yaml.Unmarshal(doc, &u.Object); err != nil {
 			return err

@@ -14,7 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 
-	"github.com/yurtadm/yurtadm/pkg/convert"
+	"github.com/yurtadm/yurtadm/pkg/convert/controlplane"
 	"github.com/yurtadm/yurtadm/test/cluster"
 	"github.com/yurtadm/yurtadm/test/framework"
 )
@@ -57,7 +57,7 @@ func TestChartCRDsOnARealAPIServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	crds := chartCRDs(t)
-	first, err := convert.EnsureCRDs(ctx, dc, crds)
+	first, err := controlplane.EnsureCRDs(ctx, dc, crds)
 	if err != nil {
 		t.Fatalf("first run: %v (%v)", err, first)
 	}
@@ -69,7 +69,7 @@ func TestChartCRDsOnARealAPIServer(t *testing.T) {
 			t.Errorf("first run on a fresh cluster: %s", a)
 		}
 	}
-	second, err := convert.EnsureCRDs(ctx, dc, crds)
+	second, err := controlplane.EnsureCRDs(ctx, dc, crds)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +84,7 @@ func TestChartCRDsOnARealAPIServer(t *testing.T) {
 	if _, err := pools.Create(ctx, np, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("create a NodePool of the chart's CRD: %v", err)
 	}
-	actions, err := convert.DeleteUnusedCRDs(ctx, dc)
+	actions, err := controlplane.DeleteUnusedCRDs(ctx, dc)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/yurtadm/yurtadm/pkg/constants"
 	"github.com/yurtadm/yurtadm/pkg/convert"
 	"github.com/yurtadm/yurtadm/pkg/convert/lock"
+	"github.com/yurtadm/yurtadm/pkg/convert/nodejobs"
 	"github.com/yurtadm/yurtadm/test/framework"
 )
 
@@ -76,7 +77,7 @@ func startSim(t *testing.T, c kubernetes.Interface, fail ...string) *jobSim {
 func (s *jobSim) loop(ctx context.Context) {
 	for ctx.Err() == nil {
 		// Watch from a listed version: etcd 3.4 cannot serve "most recent".
-		l, err := s.c.BatchV1().Jobs("kube-system").List(ctx, metav1.ListOptions{LabelSelector: convert.LabelJob})
+		l, err := s.c.BatchV1().Jobs("kube-system").List(ctx, metav1.ListOptions{LabelSelector: nodejobs.LabelJob})
 		if err != nil {
 			time.Sleep(100 * time.Millisecond)
 			continue
@@ -84,7 +85,7 @@ func (s *jobSim) loop(ctx context.Context) {
 		for i := range l.Items {
 			s.maybeFinish(ctx, &l.Items[i])
 		}
-		w, err := s.c.BatchV1().Jobs("kube-system").Watch(ctx, metav1.ListOptions{LabelSelector: convert.LabelJob, ResourceVersion: l.ResourceVersion})
+		w, err := s.c.BatchV1().Jobs("kube-system").Watch(ctx, metav1.ListOptions{LabelSelector: nodejobs.LabelJob, ResourceVersion: l.ResourceVersion})
 		if err != nil {
 			time.Sleep(100 * time.Millisecond)
 			continue
@@ -102,7 +103,7 @@ func (s *jobSim) loop(ctx context.Context) {
 				}
 			case <-tick.C:
 				if !s.hold.Load() { // Jobs held earlier
-					list, err := s.c.BatchV1().Jobs("kube-system").List(ctx, metav1.ListOptions{LabelSelector: convert.LabelJob})
+					list, err := s.c.BatchV1().Jobs("kube-system").List(ctx, metav1.ListOptions{LabelSelector: nodejobs.LabelJob})
 					if err == nil {
 						for i := range list.Items {
 							s.maybeFinish(ctx, &list.Items[i])
@@ -144,9 +145,9 @@ func (s *jobSim) maybeFinish(ctx context.Context, j *batchv1.Job) {
 }
 
 func (s *jobSim) finish(ctx context.Context, j *batchv1.Job) {
-	node := j.Annotations[convert.AnnotationNode]
+	node := j.Annotations[nodejobs.AnnotationNode]
 	// yurthub runs (its mirror pod is reported) before the step ends.
-	if !s.fail[node] && j.Labels[convert.LabelJob] == "convert" {
+	if !s.fail[node] && j.Labels[nodejobs.LabelJob] == "convert" {
 		s.mirrorPod(ctx, node)
 	}
 	now := metav1.Now()
@@ -368,7 +369,7 @@ func TestConvertNodesWithSimulatorAndRerun(t *testing.T) {
 	ictx, cancel := context.WithCancel(ctx)
 	go func() {
 		for ictx.Err() == nil {
-			jobs, _ := c.BatchV1().Jobs("kube-system").List(ctx, metav1.ListOptions{LabelSelector: convert.LabelJob})
+			jobs, _ := c.BatchV1().Jobs("kube-system").List(ctx, metav1.ListOptions{LabelSelector: nodejobs.LabelJob})
 			if len(jobs.Items) == 4 {
 				cancel()
 				return
@@ -409,7 +410,7 @@ func TestConvertNodesWithSimulatorAndRerun(t *testing.T) {
 	if !strings.Contains(second.out.String(), `"outcome": "succeeded"`) || !strings.Contains(second.out.String(), "simulated: yurthub never became healthy") {
 		t.Errorf("json result:\n%s", second.out.String())
 	}
-	jobs, _ := c.BatchV1().Jobs("kube-system").List(ctx, metav1.ListOptions{LabelSelector: convert.LabelJob})
+	jobs, _ := c.BatchV1().Jobs("kube-system").List(ctx, metav1.ListOptions{LabelSelector: nodejobs.LabelJob})
 	for _, j := range jobs.Items {
 		if j.DeletionTimestamp == nil {
 			t.Errorf("Job %s left behind", j.Name)

@@ -18,8 +18,9 @@ import (
 	"k8s.io/client-go/dynamic"
 
 	"github.com/yurtadm/yurtadm/pkg/constants"
-	"github.com/yurtadm/yurtadm/pkg/convert"
+	"github.com/yurtadm/yurtadm/pkg/convert/controlplane"
 	"github.com/yurtadm/yurtadm/pkg/convert/lock"
+	"github.com/yurtadm/yurtadm/pkg/convert/nodejobs"
 	"github.com/yurtadm/yurtadm/test/cluster"
 	"github.com/yurtadm/yurtadm/test/cluster/clustertest"
 )
@@ -337,7 +338,7 @@ func TestConvertKilledMidway(t *testing.T) {
 // noNodeJobs fails t if a convert or revert node Job is left.
 func noNodeJobs(ctx context.Context, t *testing.T, c *cluster.Cluster) {
 	t.Helper()
-	jobs, err := c.Client.BatchV1().Jobs(constants.DefaultNamespace).List(ctx, metav1.ListOptions{LabelSelector: convert.LabelJob})
+	jobs, err := c.Client.BatchV1().Jobs(constants.DefaultNamespace).List(ctx, metav1.ListOptions{LabelSelector: nodejobs.LabelJob})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -510,7 +511,7 @@ func TestConvertMigratesAnEarlierConversion(t *testing.T) {
 		t.Fatalf("revert:\n%s", r)
 	}
 	revertLeftNothing(ctx, t, c, cp, r)
-	for _, name := range []string{"yurt-manager", convert.CSRApproverClusterRole, "yurt-hub"} {
+	for _, name := range []string{"yurt-manager", controlplane.CSRApproverClusterRole, "yurt-hub"} {
 		if _, err := crbs.Get(ctx, name, metav1.GetOptions{}); err == nil {
 			t.Errorf("ClusterRoleBinding %s left after revert", name)
 		}

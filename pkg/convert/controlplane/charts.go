@@ -1,4 +1,4 @@
-package convert
+package controlplane
 
 import (
 	"archive/tar"
@@ -47,10 +47,10 @@ const (
 // chartNames are the charts convert installs, in install order.
 var chartNames = []string{ReleaseYurtManager, ReleaseYurthub}
 
-// chartSource is where OpenYurt's charts come from: a chart repository
+// Source is where OpenYurt's charts come from: a chart repository
 // (http(s) or oci) or local charts (a directory holding OpenYurt's
 // charts/, or an archive of it, such as the Go module's zip).
-type chartSource struct {
+type Source struct {
 	raw     string
 	repo    string
 	version string
@@ -60,8 +60,8 @@ type chartSource struct {
 
 // openChartSource resolves --chart-source. Local charts are checked
 // here, before anything is changed: both charts must be there.
-func openChartSource(raw, version string) (*chartSource, error) {
-	s := &chartSource{raw: raw, version: version}
+func OpenSource(raw, version string) (*Source, error) {
+	s := &Source{raw: raw, version: version}
 	switch {
 	case raw == "":
 		return nil, fmt.Errorf("--chart-source is empty")
@@ -100,7 +100,7 @@ func openChartSource(raw, version string) (*chartSource, error) {
 }
 
 // Close removes what an archive was unpacked to.
-func (s *chartSource) Close() {
+func (s *Source) Close() {
 	if s != nil && s.tmp != "" {
 		_ = os.RemoveAll(s.tmp)
 		s.tmp = ""
@@ -108,7 +108,7 @@ func (s *chartSource) Close() {
 }
 
 // String says where the charts come from, for the report.
-func (s *chartSource) String() string {
+func (s *Source) String() string {
 	if s.repo != "" {
 		return fmt.Sprintf("%s (version %s)", s.repo, s.version)
 	}
@@ -116,7 +116,7 @@ func (s *chartSource) String() string {
 }
 
 // ref is the chart argument of a helm command for chart name.
-func (s *chartSource) ref(name string) []string {
+func (s *Source) ref(name string) []string {
 	switch {
 	case strings.HasPrefix(s.repo, "oci://"):
 		return []string{s.repo + "/" + name, "--version", s.version}
@@ -268,13 +268,27 @@ func unpackCharts(archive, dst string) error {
 	}
 }
 
-// helmCLI runs helm with the admin kubeconfig.
-type helmCLI struct {
+// Helm runs helm with the admin kubeconfig.
+type Helm struct {
 	bin        string
 	kubeconfig string
 	namespace  string
 	timeout    time.Duration // of an install or upgrade (--wait --atomic)
 	run        func(ctx context.Context, bin string, args []string) (stdout, stderr []byte, err error)
+}
+
+// releaseTimeout bounds one release's install or upgrade (helm --wait):
+// yurt-manager's readiness probe alone waits 60 s, an image pull on a slow
+// link more. convert's --timeout is per node and does not apply.
+const releaseTimeout = 5 * time.Minute
+
+// NewHelm runs bin with kubeconfig in namespace, through run (ExecHelm
+// when nil).
+func NewHelm(bin, kubeconfig, namespace string, run func(ctx context.Context, bin string, args []string) ([]byte, []byte, error)) *Helm {
+	if run == nil {
+		run = ExecHelm
+	}
+	return &Helm{bin: bin, kubeconfig: kubeconfig, namespace: namespace, timeout: releaseTimeout, run: run}
 }
 
 // ExecHelm runs the helm binary.
@@ -286,7 +300,7 @@ func ExecHelm(ctx context.Context, bin string, args []string) ([]byte, []byte, e
 	return out.Bytes(), errb.Bytes(), err
 }
 
-func (h *helmCLI) helm(ctx context.Context, args ...string) ([]byte, error) {
+func (h *Helm) helm(ctx context.Context, args ...string) ([]byte, error) {
 	if h.kubeconfig != "" {
 		args = append(args, "--kubeconfig", h.kubeconfig)
 	}
@@ -302,7 +316,7 @@ func (h *helmCLI) helm(ctx context.Context, args ...string) ([]byte, error) {
 }
 
 // Version is helm's own version; helm 3.13 or newer is needed (--labels).
-func (h *helmCLI) Version(ctx context.Context) (string, error) {
+func (h *Helm) Version(ctx context.Context) (string, error) {
 	out, errb, err := h.run(ctx, h.bin, []string{"version", "--short"})
 	if err != nil {
 		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, os.ErrNotExist) {
@@ -332,7 +346,7 @@ type Release struct {
 
 // Releases are the releases in the namespace, all of them or only
 // convert's (ours).
-func (h *helmCLI) Releases(ctx context.Context, ours bool) (map[string]Release, error) {
+func (h *Helm) Releases(ctx context.Context, ours bool) (map[string]Release, error) {
 	args := []string{"list", "--namespace", h.namespace, "--all", "-o", "json"}
 	if ours {
 		args = append(args, "--selector", releaseLabelKey+"="+releaseLabelValue)
@@ -353,19 +367,19 @@ func (h *helmCLI) Releases(ctx context.Context, ours bool) (map[string]Release, 
 }
 
 // ShowCRDs is the CRDs a chart ships (its crds/ directory).
-func (h *helmCLI) ShowCRDs(ctx context.Context, src *chartSource, chart string) ([]byte, error) {
+func (h *Helm) ShowCRDs(ctx context.Context, src *Source, chart string) ([]byte, error) {
 	return h.helm(ctx, append([]string{"show", "crds"}, src.ref(chart)...)...)
 }
 
 // Template renders a chart as an install with values would.
-func (h *helmCLI) Template(ctx context.Context, src *chartSource, chart, values string) ([]byte, error) {
+func (h *Helm) Template(ctx context.Context, src *Source, chart, values string) ([]byte, error) {
 	return h.helm(ctx, append(append([]string{"template", chart}, src.ref(chart)...),
 		"--namespace", h.namespace, "--skip-crds", "--values", values)...)
 }
 
 // Upgrade installs or upgrades the release chart with values; CRDs are
 // convert's (ensureCRDs), not the release's.
-func (h *helmCLI) Upgrade(ctx context.Context, src *chartSource, chart, values string, postRender []string) ([]byte, error) {
+func (h *Helm) Upgrade(ctx context.Context, src *Source, chart, values string, postRender []string) ([]byte, error) {
 	args := append(append([]string{"upgrade", "--install", chart}, src.ref(chart)...),
 		"--namespace", h.namespace, "--skip-crds", "--values", values,
 		"--labels", releaseLabelKey+"="+releaseLabelValue, "--history-max", "5",
@@ -380,7 +394,7 @@ func (h *helmCLI) Upgrade(ctx context.Context, src *chartSource, chart, values s
 }
 
 // Uninstall removes a release and what it created.
-func (h *helmCLI) Uninstall(ctx context.Context, release string) error {
+func (h *Helm) Uninstall(ctx context.Context, release string) error {
 	_, err := h.helm(ctx, "uninstall", release, "--namespace", h.namespace, "--wait", "--timeout", "3m")
 	return err
 }

@@ -1,4 +1,4 @@
-package convert
+package nodejobs
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 
+	"github.com/yurtadm/yurtadm/pkg/constants"
 	"github.com/yurtadm/yurtadm/pkg/convert/nodestep"
 	"github.com/yurtadm/yurtadm/pkg/kube/kubetest"
 )
@@ -57,24 +58,24 @@ func TestJobRunnerSurvivesEndedWatches(t *testing.T) {
 		return true, w, nil
 	})
 	const ns, node, job = "kube-system", "edge-1", "yurtctl-convert-edge-1-abcde"
-	labels := map[string]string{LabelJob: nodestep.ActionConvert, LabelManagedBy: ManagedBy}
-	r := &jobRunner{
-		kc: kubetest.Wrap(kc), ns: ns, action: nodestep.ActionConvert, concurrency: 1,
-		deadline: time.Minute, messageGrace: 10 * time.Second,
-		build: func(n string) *batchv1.Job {
+	labels := map[string]string{LabelJob: nodestep.ActionConvert, constants.LabelManagedBy: constants.ManagedBy}
+	r := &Runner{
+		Client: kubetest.Wrap(kc), Namespace: ns, Action: nodestep.ActionConvert, Concurrency: 1,
+		Deadline: time.Minute, MessageGrace: 10 * time.Second,
+		Build: func(n string) *batchv1.Job {
 			return &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: job, Namespace: ns, Labels: labels, Annotations: map[string]string{AnnotationNode: n}}}
 		},
-		progress: t.Logf,
+		Progress: t.Logf,
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	type ret struct {
-		res []NodeResult
+		res []Result
 		err error
 	}
 	done := make(chan ret, 1)
 	go func() {
-		res, err := r.run(ctx, []string{node})
+		res, err := r.Run(ctx, []string{node})
 		done <- ret{res, err}
 	}()
 	for live("jobs") < 3 || live("pods") < 3 {
@@ -96,7 +97,7 @@ func TestJobRunnerSurvivesEndedWatches(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	j.Status.Conditions = []batchv1.JobCondition{batchCondition(batchComplete)}
+	j.Status.Conditions = []batchv1.JobCondition{{Type: batchv1.JobComplete, Status: corev1.ConditionTrue}}
 	if _, err := kc.BatchV1().Jobs(ns).UpdateStatus(ctx, j, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package convert
+package controlplane
 
 import (
 	"bytes"
@@ -39,6 +39,13 @@ type imageValues struct {
 	Tag        string `json:"tag"`
 }
 
+// CheckChartImage says whether a chart can take ref as its image
+// (registry/repository:tag).
+func CheckChartImage(ref string) error {
+	_, err := splitImage(ref)
+	return err
+}
+
 // splitImage splits ref into the three parts OpenYurt's charts join with
 // "/" and ":". A reference by digest cannot be expressed that way.
 func splitImage(ref string) (imageValues, error) {
@@ -66,16 +73,16 @@ func splitImage(ref string) (imageValues, error) {
 // DefaultYurtManagerControllers), the node-servant image its YurtStaticSet
 // controller runs for AdvancedRollingUpdate (the chart's is a floating
 // "latest") and, when given, its image.
-func yurtManagerValues(image, worker string) (map[string]any, error) {
-	wi, err := splitImage(worker)
+func yurtManagerValues(in Values) (map[string]any, error) {
+	wi, err := splitImage(in.UpgradeWorkerImage)
 	if err != nil {
-		return nil, fmt.Errorf("--%s: %w", flagUpgradeWorker, err)
+		return nil, fmt.Errorf("the upgrade worker image: %w", err)
 	}
 	v := map[string]any{"controllers": DefaultYurtManagerControllers, "nodeServant": map[string]any{"image": wi}}
-	if image != "" {
-		im, err := splitImage(image)
+	if in.YurtManagerImage != "" {
+		im, err := splitImage(in.YurtManagerImage)
 		if err != nil {
-			return nil, fmt.Errorf("--%s: %w", flagYurtManagerImage, err)
+			return nil, fmt.Errorf("the yurt-manager image: %w", err)
 		}
 		v["image"] = im
 	}
@@ -87,12 +94,12 @@ func yurtManagerValues(image, worker string) (map[string]any, error) {
 // chart renders one --nodepool-name for every node, empty by default, which
 // yurthub v1.7.0 refuses to start with; the post-renderer gives the cloud
 // YurtStaticSet the cloud pool).
-func yurthubValues(server, image, pool string) (map[string]any, error) {
-	im, err := splitImage(image)
+func yurthubValues(server string, in Values) (map[string]any, error) {
+	im, err := splitImage(in.YurthubImage)
 	if err != nil {
-		return nil, fmt.Errorf("--%s: %w", flagYurthubImage, err)
+		return nil, fmt.Errorf("the yurthub image: %w", err)
 	}
-	return map[string]any{"kubernetesServerAddr": server, "image": im, "nodePoolName": pool}, nil
+	return map[string]any{"kubernetesServerAddr": server, "image": im, "nodePoolName": in.EdgePool}, nil
 }
 
 // writeValues writes values (JSON is YAML) into dir, 0600.
@@ -145,8 +152,8 @@ func PostRenderYurthub(in []byte, args []string, strategy, bootstrapMode string)
 	if strategy != UpgradeOTA && strategy != UpgradeAdvancedRollingUpdate {
 		return nil, fmt.Errorf("upgrade strategy %q: want %s or %s", strategy, UpgradeOTA, UpgradeAdvancedRollingUpdate)
 	}
-	if bootstrapMode != constants.YurthubBootstrapModeKCE && bootstrapMode != bootstrapModeToken {
-		return nil, fmt.Errorf("bootstrap mode %q: want %s or %s", bootstrapMode, constants.YurthubBootstrapModeKCE, bootstrapModeToken)
+	if bootstrapMode != constants.YurthubBootstrapModeKCE && bootstrapMode != BootstrapModeToken {
+		return nil, fmt.Errorf("bootstrap mode %q: want %s or %s", bootstrapMode, constants.YurthubBootstrapModeKCE, BootstrapModeToken)
 	}
 	var out bytes.Buffer
 	ns, narrowed := "", false
@@ -268,8 +275,8 @@ subjects:
 `, hubClusterRole, ns)
 }
 
-// bootstrapModeToken is yurthub's token bootstrap (OpenYurt's chart's).
-const bootstrapModeToken = "token"
+// BootstrapModeToken is yurthub's token bootstrap (OpenYurt's chart's).
+const BootstrapModeToken = constants.YurthubBootstrapModeToken
 
 // kubeletPKI is where yurthub reads kubelet's client certificate in
 // kubeletcertificate mode.
@@ -357,7 +364,7 @@ func ensureCRDs(ctx context.Context, dc dynamic.Interface, stream []byte) ([]Act
 		if labels == nil {
 			labels = map[string]string{}
 		}
-		labels[LabelManagedBy] = ManagedBy
+		labels[constants.LabelManagedBy] = constants.ManagedBy
 		want.SetLabels(labels)
 		// The API server defaults fields into a stored CRD (a webhook's
 		// port, ...): what convert compares is the hash of the chart's
@@ -383,7 +390,7 @@ func ensureCRDs(ctx context.Context, dc dynamic.Interface, stream []byte) ([]Act
 		case err != nil:
 			return out, fmt.Errorf("read CustomResourceDefinition %s: %w", name, err)
 		}
-		if have.GetLabels()[LabelManagedBy] != ManagedBy {
+		if have.GetLabels()[constants.LabelManagedBy] != constants.ManagedBy {
 			out = append(out, Action{"CustomResourceDefinition", name, "kept (not created by yurtctl)"})
 			continue
 		}
@@ -529,7 +536,7 @@ func migrateLegacy(ctx context.Context, dc dynamic.Interface, ns string, rendere
 		if err != nil {
 			return out, fmt.Errorf("read %s: %w", l, err)
 		}
-		if have.GetLabels()[LabelManagedBy] != ManagedBy {
+		if have.GetLabels()[constants.LabelManagedBy] != constants.ManagedBy {
 			continue
 		}
 		release := owner[l.kind+"/"+l.name]
@@ -545,7 +552,7 @@ func migrateLegacy(ctx context.Context, dc dynamic.Interface, ns string, rendere
 			continue
 		}
 		patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{
-			"labels":      map[string]string{LabelManagedBy: "Helm"},
+			"labels":      map[string]string{constants.LabelManagedBy: "Helm"},
 			"annotations": map[string]string{"meta.helm.sh/release-name": release, "meta.helm.sh/release-namespace": ns},
 		}})
 		if _, err := api.Patch(ctx, l.name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
@@ -569,7 +576,7 @@ func nsName(ns, name string) string {
 // are gone (the NodeBuckets of deleted NodePools, which the garbage
 // collector removes a moment later) — are waited for, up to gcWait.
 func deleteUnusedCRDs(ctx context.Context, dc dynamic.Interface) ([]Action, error) {
-	list, err := dc.Resource(crdGVR).List(ctx, metav1.ListOptions{LabelSelector: LabelManagedBy + "=" + ManagedBy})
+	list, err := dc.Resource(crdGVR).List(ctx, metav1.ListOptions{LabelSelector: constants.LabelManagedBy + "=" + constants.ManagedBy})
 	if err != nil {
 		return nil, err
 	}

@@ -1,4 +1,4 @@
-package convert
+package controlplane
 
 import (
 	"archive/tar"
@@ -24,26 +24,16 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/yurtadm/yurtadm/pkg/kube/kubetest"
-	k8stesting "k8s.io/client-go/testing"
 	"sigs.k8s.io/yaml"
 
 	"github.com/yurtadm/yurtadm/pkg/constants"
+	"github.com/yurtadm/yurtadm/pkg/convert/controlplane/cptest"
 )
 
 func fakeClients(t *testing.T) Clients {
 	t.Helper()
 	sleep = func() <-chan time.Time { return time.After(time.Millisecond) }
-	dc := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), map[schema.GroupVersionResource]string{
-		crdGVR: "CustomResourceDefinitionList", nodePoolGVR: "NodePoolList",
-		{Group: "raven.openyurt.io", Version: "v1beta1", Resource: "gateways"}: "GatewayList",
-	})
-	// The API server marks a new CRD Established; the fake must do it.
-	dc.PrependReactor("create", "customresourcedefinitions", func(a k8stesting.Action) (bool, runtime.Object, error) {
-		u := a.(k8stesting.CreateAction).GetObject().(*unstructured.Unstructured)
-		unstructured.SetNestedSlice(u.Object, []any{map[string]any{"type": "Established", "status": "True"}}, "status", "conditions")
-		return false, nil, nil
-	})
-	return Clients{Kube: kubetest.Wrap(fake.NewSimpleClientset()), Dynamic: dc}
+	return Clients{Kube: kubetest.Wrap(fake.NewSimpleClientset()), Dynamic: cptest.NewDynamic()}
 }
 
 func results(actions []Action) string {
@@ -59,7 +49,7 @@ func results(actions []Action) string {
 func legacyFixture(t *testing.T, c Clients, ns string) {
 	t.Helper()
 	ctx := context.Background()
-	ours := metav1.ObjectMeta{Labels: map[string]string{LabelManagedBy: ManagedBy}}
+	ours := metav1.ObjectMeta{Labels: map[string]string{constants.LabelManagedBy: constants.ManagedBy}}
 	mk := func(name, namespace string) metav1.ObjectMeta {
 		m := *ours.DeepCopy()
 		m.Name, m.Namespace = name, namespace
@@ -149,11 +139,11 @@ func TestMigrateLegacyHandsOversAndDeletesOnlyOurs(t *testing.T) {
 		t.Error("the cluster-admin binding of the old yurt-manager is still there")
 	}
 	op, err := dc.Resource(crbGVR).Get(context.Background(), YurthubClusterRole, metav1.GetOptions{})
-	if err != nil || len(op.GetAnnotations()) != 0 || op.GetLabels()[LabelManagedBy] != "" {
+	if err != nil || len(op.GetAnnotations()) != 0 || op.GetLabels()[constants.LabelManagedBy] != "" {
 		t.Errorf("the operator's binding changed: %v %v %v", err, op.GetLabels(), op.GetAnnotations())
 	}
 	cm, err := dc.Resource(schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}).Namespace("kube-system").Get(context.Background(), constants.YurthubConfigMap, metav1.GetOptions{})
-	if err != nil || cm.GetLabels()[LabelManagedBy] != "Helm" || cm.GetAnnotations()["meta.helm.sh/release-name"] != ReleaseYurthub ||
+	if err != nil || cm.GetLabels()[constants.LabelManagedBy] != "Helm" || cm.GetAnnotations()["meta.helm.sh/release-name"] != ReleaseYurthub ||
 		cm.GetAnnotations()["meta.helm.sh/release-namespace"] != "kube-system" {
 		t.Errorf("yurt-hub-cfg not handed to Helm: %v %v %v", err, cm.GetLabels(), cm.GetAnnotations())
 	}
@@ -164,35 +154,6 @@ func TestMigrateLegacyHandsOversAndDeletesOnlyOurs(t *testing.T) {
 	}
 }
 
-const chartCRDs = `# Source: yurt-manager/crds/a.yaml
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata:
-  name: nodepools.apps.openyurt.io
-spec:
-  group: apps.openyurt.io
-  names: {kind: NodePool, plural: nodepools}
-  scope: Cluster
-  versions:
-  - {name: v1beta2, served: true, storage: true, schema: {openAPIV3Schema: {type: object}}}
-  conversion:
-    strategy: Webhook
-    webhook:
-      conversionReviewVersions: [v1beta1]
-      clientConfig: {service: {namespace: kube-system, name: yurt-manager-webhook-service, path: /convert}}
-
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata:
-  name: gateways.raven.openyurt.io
-spec:
-  group: raven.openyurt.io
-  names: {kind: Gateway, plural: gateways}
-  scope: Cluster
-  versions:
-  - {name: v1beta1, served: true, storage: true}
-`
-
 func TestEnsureCRDsCreatesUpdatesOursKeepsOthers(t *testing.T) {
 	c := fakeClients(t)
 	ctx := context.Background()
@@ -200,7 +161,7 @@ func TestEnsureCRDsCreatesUpdatesOursKeepsOthers(t *testing.T) {
 	// Ours from an earlier convert: schemaless, with a caBundle yurt-manager wrote.
 	old := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-		"metadata": map[string]any{"name": NodePoolCRDName, "labels": map[string]any{LabelManagedBy: ManagedBy}},
+		"metadata": map[string]any{"name": NodePoolCRDName, "labels": map[string]any{constants.LabelManagedBy: constants.ManagedBy}},
 		"spec": map[string]any{"group": "apps.openyurt.io", "conversion": map[string]any{"strategy": "Webhook",
 			"webhook": map[string]any{"clientConfig": map[string]any{"caBundle": "Q0E="}}}},
 		"status": map[string]any{"conditions": []any{map[string]any{"type": "Established", "status": "True"}}},
@@ -216,7 +177,7 @@ func TestEnsureCRDsCreatesUpdatesOursKeepsOthers(t *testing.T) {
 	if _, err := api.Create(ctx, other, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	actions, err := ensureCRDs(ctx, c.Dynamic, []byte(chartCRDs))
+	actions, err := ensureCRDs(ctx, c.Dynamic, []byte(cptest.ChartCRDs))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,13 +195,13 @@ func TestEnsureCRDsCreatesUpdatesOursKeepsOthers(t *testing.T) {
 	if _, has, _ := unstructured.NestedSlice(g.Object, "spec", "versions"); has {
 		t.Error("someone else's CRD was changed")
 	}
-	again, err := ensureCRDs(ctx, c.Dynamic, []byte(chartCRDs))
+	again, err := ensureCRDs(ctx, c.Dynamic, []byte(cptest.ChartCRDs))
 	if err != nil || !strings.HasPrefix(results(again), "CustomResourceDefinition nodepools.apps.openyurt.io unchanged") {
 		t.Errorf("second run: %v %s", err, results(again))
 	}
 	// A fresh cluster: both created, labelled ours.
 	c2 := fakeClients(t)
-	created, err := ensureCRDs(ctx, c2.Dynamic, []byte(chartCRDs))
+	created, err := ensureCRDs(ctx, c2.Dynamic, []byte(cptest.ChartCRDs))
 	if err != nil || results(created) != "CustomResourceDefinition nodepools.apps.openyurt.io created; CustomResourceDefinition gateways.raven.openyurt.io created" {
 		t.Errorf("fresh cluster: %v %s", err, results(created))
 	}
@@ -249,7 +210,7 @@ func TestEnsureCRDsCreatesUpdatesOursKeepsOthers(t *testing.T) {
 func TestDeleteUnusedCRDsKeepsOnesWithObjects(t *testing.T) {
 	c := fakeClients(t)
 	ctx := context.Background()
-	if _, err := ensureCRDs(ctx, c.Dynamic, []byte(chartCRDs)); err != nil {
+	if _, err := ensureCRDs(ctx, c.Dynamic, []byte(cptest.ChartCRDs)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := ensureNodePool(ctx, c.Dynamic, "hangzhou", "Edge"); err != nil {
@@ -302,39 +263,6 @@ func TestSplitImage(t *testing.T) {
 	}
 }
 
-const renderedHub = `---
-# Source: yurthub/templates/yurthub-cfg.yaml
-apiVersion: v1
-kind: ConfigMap
-metadata:
-  name: yurt-hub-cfg
-data:
-  cache_agents: ""
----
-apiVersion: apps.openyurt.io/v1alpha1
-kind: YurtStaticSet
-metadata:
-  name: yurt-hub
-spec:
-  staticPodManifest: yurthub
-  template:
-    spec:
-      containers:
-        - name: yurt-hub
-          image: openyurt/yurthub:v1.7.0
-          command:
-            - yurthub
-            - --v=2
-            - --server-addr=https://10.0.0.1:6443
-            - --bootstrap-file=/var/lib/yurthub/bootstrap-hub.conf
-          volumeMounts:
-            - name: hub-dir
-              mountPath: /var/lib/yurthub
-      volumes:
-        - name: hub-dir
-          hostPath: {path: /var/lib/yurthub, type: DirectoryOrCreate}
-`
-
 // renderedCloudHub is the chart's cloud YurtStaticSet: the chart gives it
 // the edge nodes' --nodepool-name.
 const renderedCloudHub = `---
@@ -359,7 +287,7 @@ spec:
 // keeps the chart's (convert's --nodepool-name): an AdvancedRollingUpdate
 // copies each as it is.
 func TestPostRenderYurthubPutsCloudNodesInTheCloudPool(t *testing.T) {
-	in := renderedHub + renderedCloudHub
+	in := cptest.RenderedHub + renderedCloudHub
 	in = strings.Replace(in, "            - --v=2\n", "            - --v=2\n            - --nodepool-name=edge\n", 1)
 	out, err := PostRenderYurthub([]byte(in), nil, UpgradeAdvancedRollingUpdate, constants.YurthubBootstrapModeKCE)
 	if err != nil {
@@ -378,7 +306,7 @@ func TestPostRenderYurthubPutsCloudNodesInTheCloudPool(t *testing.T) {
 }
 
 func TestPostRenderYurthubSetsFlagsOnlyOnTheHub(t *testing.T) {
-	out, err := PostRenderYurthub([]byte(renderedHub), []string{"--enable-dummy-if=false", "--v=4"}, UpgradeOTA, constants.YurthubBootstrapModeKCE)
+	out, err := PostRenderYurthub([]byte(cptest.RenderedHub), []string{"--enable-dummy-if=false", "--v=4"}, UpgradeOTA, constants.YurthubBootstrapModeKCE)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -412,12 +340,12 @@ func TestPostRenderYurthubSetsFlagsOnlyOnTheHub(t *testing.T) {
 		t.Errorf("kubelet's PKI is not mounted read-only for kubeletcertificate mode: %+v %+v", ps.Volumes, ps.Containers[0].VolumeMounts)
 	}
 	// Token mode leaves the chart's bootstrap as it is.
-	tok, err := PostRenderYurthub([]byte(renderedHub), nil, UpgradeAdvancedRollingUpdate, "token")
+	tok, err := PostRenderYurthub([]byte(cptest.RenderedHub), nil, UpgradeAdvancedRollingUpdate, "token")
 	if err != nil || !strings.Contains(string(tok), "--bootstrap-file=/var/lib/yurthub/bootstrap-hub.conf") || strings.Contains(string(tok), "kubelet-pki") ||
 		!strings.Contains(string(tok), "type: AdvancedRollingUpdate") {
 		t.Errorf("token mode: %v\n%s", err, tok)
 	}
-	if _, err := PostRenderYurthub([]byte(renderedHub), []string{"--x=1\n- evil"}, UpgradeOTA, constants.YurthubBootstrapModeKCE); err == nil {
+	if _, err := PostRenderYurthub([]byte(cptest.RenderedHub), []string{"--x=1\n- evil"}, UpgradeOTA, constants.YurthubBootstrapModeKCE); err == nil {
 		t.Error("an extra arg with a newline was accepted")
 	}
 }
@@ -438,7 +366,7 @@ func TestChartSources(t *testing.T) {
 	for _, n := range chartNames {
 		writeChart(t, filepath.Join(mod, "charts"), n)
 	}
-	s, err := openChartSource(mod, "")
+	s, err := OpenSource(mod, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -448,15 +376,15 @@ func TestChartSources(t *testing.T) {
 	// One chart missing is named.
 	half := t.TempDir()
 	writeChart(t, half, ReleaseYurtManager)
-	if _, err := openChartSource(half, ""); err == nil || !strings.Contains(err.Error(), "no yurthub chart") {
+	if _, err := OpenSource(half, ""); err == nil || !strings.Contains(err.Error(), "no yurthub chart") {
 		t.Errorf("a directory without yurthub: %v", err)
 	}
 	// A repository.
-	r, err := openChartSource("https://openyurtio.github.io/openyurt-helm/", "1.7.0")
+	r, err := OpenSource("https://openyurtio.github.io/openyurt-helm/", "1.7.0")
 	if err != nil || strings.Join(r.ref(ReleaseYurtManager), " ") != "yurt-manager --repo https://openyurtio.github.io/openyurt-helm --version 1.7.0" {
 		t.Errorf("repo ref %v %v", r.ref(ReleaseYurtManager), err)
 	}
-	if _, err := openChartSource("https://example", ""); err == nil {
+	if _, err := OpenSource("https://example", ""); err == nil {
 		t.Error("a repository without a version was accepted")
 	}
 	// A .tar.gz of the charts, and one whose entry leaves the archive.
@@ -465,7 +393,7 @@ func TestChartSources(t *testing.T) {
 		"openyurt/charts/yurt-manager/Chart.yaml": "apiVersion: v2\nname: yurt-manager\nversion: 1.7.0\n",
 		"openyurt/charts/yurthub/Chart.yaml":      "apiVersion: v2\nname: yurthub\nversion: 1.7.0\n",
 	})
-	a, err := openChartSource(tgz, "")
+	a, err := OpenSource(tgz, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -479,7 +407,7 @@ func TestChartSources(t *testing.T) {
 	}
 	evil := filepath.Join(t.TempDir(), "evil.tgz")
 	writeTarGz(t, evil, map[string]string{"../../escape/Chart.yaml": "x"})
-	if _, err := openChartSource(evil, ""); err == nil || !strings.Contains(err.Error(), "leaves the archive") {
+	if _, err := OpenSource(evil, ""); err == nil || !strings.Contains(err.Error(), "leaves the archive") {
 		t.Errorf("an archive entry with ../: %v", err)
 	}
 	// The Go module zip: only the charts are unpacked.
@@ -489,7 +417,7 @@ func TestChartSources(t *testing.T) {
 		"github.com/openyurtio/openyurt@v1.7.0/charts/yurthub/Chart.yaml":      "apiVersion: v2\nname: yurthub\nversion: 1.7.0\n",
 		"github.com/openyurtio/openyurt@v1.7.0/go.mod":                         "module github.com/openyurtio/openyurt\n",
 	})
-	zs, err := openChartSource(z, "")
+	zs, err := OpenSource(z, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -557,7 +485,7 @@ func TestSplitManifests(t *testing.T) {
 // cluster-wide ConfigMap and Lease grants; ConfigMaps are granted in the
 // release's namespace only; every other rule is the chart's.
 func TestPostRenderYurthubNarrowsTheNodesRole(t *testing.T) {
-	in := renderedHub[:strings.Index(renderedHub, "---\napiVersion: apps.openyurt.io")] + `---
+	in := cptest.RenderedHub[:strings.Index(cptest.RenderedHub, "---\napiVersion: apps.openyurt.io")] + `---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRole
 metadata:

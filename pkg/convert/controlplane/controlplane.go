@@ -1,12 +1,16 @@
-// Package convert turns a kubeadm cluster into an OpenYurt cluster from
-// the master side (yurtctl convert) and back (yurtctl revert): OpenYurt's
-// own charts for the control plane (charts.go, openyurt.go), node labels,
-// and a Job per node for the node step.
-package convert
+// Package controlplane installs OpenYurt's control plane the way yurtctl
+// convert does, from OpenYurt's own charts (charts.go: where they come
+// from and the helm CLI that installs them; openyurt.go: the values, the
+// yurthub chart's post-renderer, the CRDs, and the hand-over of an earlier
+// convert's objects), and removes it again for yurtctl revert
+// (uninstall.go).
+package controlplane
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -23,8 +27,10 @@ import (
 const (
 	YurthubClusterRole = "yurt-hub"
 	NodePoolCRDName    = "nodepools.apps.openyurt.io"
-	LabelManagedBy     = constants.LabelManagedBy
-	ManagedBy          = constants.ManagedBy
+	yurtManagerName    = "yurt-manager"
+	// CSRApproverClusterRole was the role an earlier convert gave
+	// yurt-manager's csr-approver-controller (migrateLegacy removes it).
+	CSRApproverClusterRole = "yurtctl:yurt-manager-csr-approver"
 )
 
 var (
@@ -32,17 +38,10 @@ var (
 	nodePoolGVR = schema.GroupVersionResource{Group: "apps.openyurt.io", Version: "v1beta2", Resource: "nodepools"}
 )
 
-// Clients are what the control-plane phase talks to.
+// Clients are what the installer talks to.
 type Clients struct {
 	Kube    kube.Interface
 	Dynamic dynamic.Interface
-}
-
-// ControlPlaneOptions say where OpenYurt's objects go.
-type ControlPlaneOptions struct {
-	Namespace string
-	// NodePools are created if missing: name -> Edge or Cloud.
-	NodePools map[string]string
 }
 
 // Action is one object the phase created, updated or found as wanted.
@@ -54,7 +53,9 @@ type Action struct {
 
 func (a Action) String() string { return fmt.Sprintf("%s %s %s", a.Kind, a.Name, a.Result) }
 
-func managedLabels() map[string]string { return map[string]string{LabelManagedBy: ManagedBy} }
+func managedLabels() map[string]string {
+	return map[string]string{constants.LabelManagedBy: constants.ManagedBy}
+}
 
 func ensureNodePool(ctx context.Context, dc dynamic.Interface, name, typ string) (string, error) {
 	api := dc.Resource(nodePoolGVR)
@@ -68,9 +69,18 @@ func ensureNodePool(ctx context.Context, dc dynamic.Interface, name, typ string)
 	np := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "apps.openyurt.io/v1beta2",
 		"kind":       "NodePool",
-		"metadata":   map[string]any{"name": name, "labels": map[string]any{LabelManagedBy: ManagedBy}},
+		"metadata":   map[string]any{"name": name, "labels": map[string]any{constants.LabelManagedBy: constants.ManagedBy}},
 		"spec":       map[string]any{"type": typ},
 	}}
 	_, err = api.Create(ctx, np, metav1.CreateOptions{})
 	return "created", err
 }
+
+func equalJSON(a, b any) bool {
+	x, _ := json.Marshal(a)
+	y, _ := json.Marshal(b)
+	return string(x) == string(y)
+}
+
+// sleep is the pause between polls; tests shorten it.
+var sleep = func() <-chan time.Time { return time.After(100 * time.Millisecond) }
