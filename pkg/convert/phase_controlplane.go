@@ -1,0 +1,74 @@
+package convert
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/yurtadm/yurtadm/pkg/cmdutil"
+	"github.com/yurtadm/yurtadm/pkg/convert/controlplane"
+)
+
+func runConvertControlPlane(d *runData) error {
+	// Everything that can be wrong with the charts or helm is found before
+	// the first change.
+	src, err := controlplane.OpenSource(d.opts.ChartSource, d.opts.ChartVersion)
+	if err != nil {
+		return cmdutil.WithHint(err, cmdutil.ExitUsage, "pass --"+flagChartSource+" "+controlplane.DefaultChartRepo+", or a directory or archive holding OpenYurt's yurt-manager and yurthub charts")
+	}
+	defer src.Close()
+	in, err := d.installer(PhaseControlPlane)
+	if err != nil {
+		return err
+	}
+	in.Source = src
+	if in.PostRenderer, err = d.postRenderer(); err != nil {
+		return err
+	}
+	if !d.opts.DryRun {
+		v, err := in.Helm.Version(d.ctx)
+		if err != nil {
+			return err
+		}
+		d.add(PhaseControlPlane, "done", "helm %s; charts from %s", v, src)
+	}
+	if _, err := d.prepare(); err != nil {
+		return err
+	}
+	in.CheckControllerManager(d.ctx)
+	return in.Install(d.ctx)
+}
+
+// installer is the control-plane installer of this run; it reports as
+// phase.
+func (d *runData) installer(phase string) (*controlplane.Installer, error) {
+	c, err := d.Clients()
+	if err != nil {
+		return nil, err
+	}
+	o := d.opts
+	return &controlplane.Installer{
+		Clients: c, Namespace: o.Namespace, DryRun: o.DryRun, Now: d.env.Now,
+		Helm: controlplane.NewHelm(o.Helm, o.Kubeconfig, o.Namespace, d.env.RunHelm),
+		Values: controlplane.Values{YurtManagerImage: o.YurtManagerImage, UpgradeWorkerImage: o.YurthubUpgradeWorkerImage,
+			YurthubImage: o.YurthubImage, EdgePool: o.NodePoolName, YurthubExtraArgs: o.YurthubExtraArgs,
+			UpgradeStrategy: o.YurthubUpgradeStrategy, BootstrapMode: o.YurthubBootstrapMode},
+		Report: func(status, format string, a ...any) { d.add(phase, status, format, a...) },
+	}, nil
+}
+
+// postRenderer is this binary as Helm's post-renderer of the yurthub
+// chart (controlplane.PostRenderYurthub): it sets --yurthub-extra-arg and
+// the upgrade strategy on both YurtStaticSets, which the chart has no
+// value for.
+func (d *runData) postRenderer() ([]string, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("find this binary for helm's --post-renderer: %w", err)
+	}
+	args := []string{exe, PostRenderCommand, "--" + flagUpgradeStrategy + "=" + d.opts.YurthubUpgradeStrategy,
+		"--" + flagHubBootstrapMode + "=" + d.opts.YurthubBootstrapMode}
+	for _, a := range d.opts.YurthubExtraArgs {
+		args = append(args, "--"+flagYurthubExtraArg+"="+a)
+	}
+	return args, nil
+}

@@ -1,0 +1,126 @@
+package convert
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/yurtadm/yurtadm/pkg/cmdutil"
+	"github.com/yurtadm/yurtadm/pkg/constants"
+)
+
+// patchNodes applies each node's label and annotation changes (a merge
+// patch; an empty value removes the key), --concurrency at a time.
+func (d *runData) patchNodes(phase string, p *Plan, remove, quiet bool) error {
+	c, err := d.Clients()
+	if err != nil {
+		return err
+	}
+	type job struct{ n NodePlan }
+	var todo []NodePlan
+	for _, n := range p.Nodes {
+		if len(n.Labels)+len(n.Annotations) > 0 {
+			todo = append(todo, n)
+		}
+	}
+	if d.opts.DryRun {
+		for _, n := range todo {
+			d.add(phase, "would", "patch node %s: %s", n.Name, describeKV(n, remove))
+		}
+		return nil
+	}
+	sem := make(chan struct{}, d.opts.Concurrency)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var errs []string
+	for _, n := range todo {
+		n := n
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			// yurt-manager's node webhook lets only the node itself (and
+			// its conversion controller) change openyurt.io/is-edge-worker:
+			// a change of that label goes, with the rest, in one patch made
+			// as the node; any other change as the admin.
+			meta := map[string]any{}
+			if len(n.Labels) > 0 {
+				meta["labels"] = nullable(n.Labels, remove)
+			}
+			if len(n.Annotations) > 0 {
+				meta["annotations"] = nullable(n.Annotations, remove)
+			}
+			body, _ := json.Marshal(map[string]any{"metadata": meta})
+			api := c
+			var err error
+			if _, ok := n.Labels[constants.LabelEdgeWorker]; ok {
+				api, err = d.NodeClients(n.Name)
+			}
+			if err == nil {
+				_, err = api.Kube.CoreV1().Nodes().Patch(d.ctx, n.Name, types.MergePatchType, body, metav1.PatchOptions{})
+			}
+			if apierrors.IsNotFound(err) && remove {
+				err = nil
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, fmt.Sprintf("node %s: %v", n.Name, err))
+			}
+		}()
+	}
+	wg.Wait()
+	sort.Strings(errs)
+	if len(errs) > 0 {
+		return fmt.Errorf("%s", strings.Join(errs, "; "))
+	}
+	if !quiet {
+		d.add(phase, "done", "patched %d node(s), %d already as wanted", len(todo), len(p.Nodes)-len(todo))
+	}
+	return nil
+}
+
+func nullable(m map[string]string, remove bool) map[string]any {
+	out := map[string]any{}
+	for k, v := range m {
+		if remove {
+			out[k] = nil
+		} else {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+func describeKV(n NodePlan, remove bool) string {
+	var kv []string
+	for _, m := range []map[string]string{n.Labels, n.Annotations} {
+		for k, v := range m {
+			if remove {
+				kv = append(kv, "remove "+k)
+			} else {
+				kv = append(kv, k+"="+v)
+			}
+		}
+	}
+	sort.Strings(kv)
+	return strings.Join(kv, ", ")
+}
+
+func runConvertLabels(d *runData) error {
+	p, err := d.prepare()
+	if err != nil {
+		return err
+	}
+	if err := d.patchNodes(PhaseLabels, p, false, false); err != nil {
+		return cmdutil.WithHint(err, cmdutil.ExitError, "the phase is safe to run again")
+	}
+	return nil
+}
