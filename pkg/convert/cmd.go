@@ -92,7 +92,7 @@ func (e Env) nodeStep() nodestep.EnvFunc {
 
 type phaseDef struct {
 	name, short string
-	run         func(*runData) error
+	run         func(phaseData) error
 }
 
 // bindWorkflow makes the phases a kubeadm workflow on cmd: the whole run,

@@ -447,7 +447,7 @@ func TestUnlabelRolledBack(t *testing.T) {
 		{Name: "edge-2", Labels: planned},
 		{Name: "edge-3"}, // labelled before this run: nothing of this run's to take back
 	}}
-	d.unlabelRolledBack(p, []nodejobs.Result{
+	unlabelRolledBack(d, p, []nodejobs.Result{
 		{Node: "edge-1", Outcome: nodestep.OutcomeRolledBack},
 		{Node: "edge-2", Outcome: nodestep.OutcomeConverted},
 		{Node: "edge-3", Outcome: nodestep.OutcomeRolledBack},
@@ -595,7 +595,7 @@ func TestEdgeWorkerLabelIsSetAsTheNode(t *testing.T) {
 		{Name: "edge-1", Labels: map[string]string{constants.LabelEdgeWorker: "true", constants.LabelNodePool: "edge"}},
 		{Name: "edge-2", Annotations: map[string]string{constants.AnnotationAutonomyDur: "0"}},
 	}}
-	if err := d.patchNodes(PhaseLabels, p, false, true); err != nil {
+	if err := patchNodes(d, PhaseLabels, p, false, true); err != nil {
 		t.Fatal(err)
 	}
 	if len(users) != 1 || users[0] != "system:node:edge-1|system:nodes,system:authenticated" {

@@ -64,6 +64,31 @@ type ReportLine struct {
 	Message string `json:"message"`
 }
 
+// phaseData is what the phases of convert and revert see of a run, as
+// kubeadm's join phases see a JoinData; runData is its one implementation.
+type phaseData interface {
+	Context() context.Context
+	Action() string // nodestep.ActionConvert or nodestep.ActionRevert
+	Options() *Options
+	Env() Env
+	Clients() (controlplane.Clients, error)
+	NodeClients(name string) (controlplane.Clients, error)
+	// Plan lists the cluster once and plans the run.
+	Plan() (*Plan, error)
+	PrintPlan(p *Plan)
+	// Prepare is what every phase that writes does first: the plan, the
+	// lock and the confirmation.
+	Prepare() (*Plan, error)
+	// LockLost is why the run's lock was lost, nil while it is held.
+	LockLost() error
+	// Report records a step for the report and -o json and says it.
+	Report(phase, status, format string, a ...any)
+	Logf(phase, format string, a ...any)
+	AddResults(r ...nodejobs.Result)
+	Results() []nodejobs.Result
+	SetKubernetesVersion(v string)
+}
+
 // runData is what every convert and revert phase works with.
 type runData struct {
 	ctx    context.Context
@@ -86,9 +111,18 @@ type runData struct {
 	version    string
 }
 
-func (d *runData) logf(phase, format string, a ...any) { d.io.Logf(phase, format, a...) }
+func (d *runData) Context() context.Context { return d.ctx }
+func (d *runData) Action() string           { return d.action }
+func (d *runData) Options() *Options        { return d.opts }
+func (d *runData) Env() Env                 { return d.env }
 
-func (d *runData) add(phase, status, format string, a ...any) {
+func (d *runData) AddResults(r ...nodejobs.Result) { d.results = append(d.results, r...) }
+func (d *runData) Results() []nodejobs.Result      { return d.results }
+func (d *runData) SetKubernetesVersion(v string)   { d.version = v }
+
+func (d *runData) Logf(phase, format string, a ...any) { d.io.Logf(phase, format, a...) }
+
+func (d *runData) Report(phase, status, format string, a ...any) {
 	msg := fmt.Sprintf(format, a...)
 	d.mu.Lock()
 	d.report = append(d.report, ReportLine{Phase: phase, Status: status, Message: msg})
@@ -101,10 +135,10 @@ func (d *runData) add(phase, status, format string, a ...any) {
 		return
 	}
 	if status == "warning" || status == "failed" {
-		d.logf(phase, "%s: %s", strings.ToUpper(status), msg)
+		d.Logf(phase, "%s: %s", strings.ToUpper(status), msg)
 		return
 	}
-	d.logf(phase, "%s", msg)
+	d.Logf(phase, "%s", msg)
 }
 
 // Clients loads the admin kubeconfig once. The client has no client-side
@@ -156,7 +190,7 @@ func (d *runData) Lock() error {
 		return err
 	}
 	l, err := lock.Acquire(d.ctx, c.Kube, d.opts.Namespace, d.env.Identity(d.action), d.env.Now,
-		func(format string, a ...any) { d.logf(PhasePreflight, format, a...) })
+		func(format string, a ...any) { d.Logf(PhasePreflight, format, a...) })
 	if err != nil {
 		return err
 	}
@@ -168,17 +202,17 @@ func (d *runData) Lock() error {
 	go func() {
 		select {
 		case <-l.Lost():
-			d.logf(PhasePreflight, "ERROR: %v: stopping", l.LostErr())
+			d.Logf(PhasePreflight, "ERROR: %v: stopping", l.LostErr())
 			cancel(l.LostErr())
 		case <-ctx.Done():
 		}
 	}()
-	d.logf(PhasePreflight, "Holding the lock %s/%s for this %s", d.opts.Namespace, lock.Name, d.action)
+	d.Logf(PhasePreflight, "Holding the lock %s/%s for this %s", d.opts.Namespace, lock.Name, d.action)
 	return nil
 }
 
-// lockLost is why this run's lock was lost, nil while it is held.
-func (d *runData) lockLost() error {
+// LockLost is why this run's lock was lost, nil while it is held.
+func (d *runData) LockLost() error {
 	if d.lock == nil {
 		return d.lostErr
 	}
@@ -192,7 +226,7 @@ func (d *runData) release() {
 	}
 	d.lostErr = d.lock.LostErr()
 	if err := d.lock.Release(context.WithoutCancel(d.ctx)); err != nil {
-		d.logf(PhaseCleanup, "WARNING: %v", err)
+		d.Logf(PhaseCleanup, "WARNING: %v", err)
 	}
 	d.lock = nil
 }
@@ -210,9 +244,9 @@ func (d *runData) confirm(what string) error {
 	return nil
 }
 
-// prepare is what every phase that writes does first: the plan, the lock
+// Prepare is what every phase that writes does first: the plan, the lock
 // and the confirmation.
-func (d *runData) prepare() (*Plan, error) {
+func (d *runData) Prepare() (*Plan, error) {
 	p, err := d.Plan()
 	if err != nil {
 		return nil, err
@@ -270,7 +304,7 @@ func (d *runData) summary(err error) error {
 	} else if len(d.results) > 0 {
 		fmt.Fprintf(d.io.Out, "\n%s", nodejobs.Table(d.results))
 	}
-	if lost := d.lockLost(); lost != nil {
+	if lost := d.LockLost(); lost != nil {
 		return &cmdutil.Error{Code: cmdutil.ExitPreflight, Err: lost,
 			Hint: "another yurtctl convert or revert may own the cluster now ('kubectl -n " + d.opts.Namespace + " get lease " + lock.Name + " -o yaml' names it); this run started nothing after it lost the lock and left its node Jobs to the new holder. Run the command again once that one is done"}
 	}
@@ -334,8 +368,8 @@ func (d *runData) Plan() (*Plan, error) {
 	return p, nil
 }
 
-// printPlan shows the plan: in full for --dry-run, a summary otherwise.
-func (d *runData) printPlan(p *Plan) {
+// PrintPlan shows the plan: in full for --dry-run, a summary otherwise.
+func (d *runData) PrintPlan(p *Plan) {
 	if d.opts.Output == cmdutil.OutputJSON {
 		return
 	}

@@ -8,51 +8,51 @@ import (
 	"github.com/yurtadm/yurtadm/pkg/convert/controlplane"
 )
 
-func runConvertControlPlane(d *runData) error {
+func runConvertControlPlane(d phaseData) error {
 	// Everything that can be wrong with the charts or helm is found before
 	// the first change.
-	src, err := controlplane.OpenSource(d.opts.ChartSource, d.opts.ChartVersion)
+	src, err := controlplane.OpenSource(d.Options().ChartSource, d.Options().ChartVersion)
 	if err != nil {
 		return cmdutil.WithHint(err, cmdutil.ExitUsage, "pass --"+flagChartSource+" "+controlplane.DefaultChartRepo+", or a directory or archive holding OpenYurt's yurt-manager and yurthub charts")
 	}
 	defer src.Close()
-	in, err := d.installer(PhaseControlPlane)
+	in, err := installer(d, PhaseControlPlane)
 	if err != nil {
 		return err
 	}
 	in.Source = src
-	if in.PostRenderer, err = d.postRenderer(); err != nil {
+	if in.PostRenderer, err = postRenderer(d); err != nil {
 		return err
 	}
-	if !d.opts.DryRun {
-		v, err := in.Helm.Version(d.ctx)
+	if !d.Options().DryRun {
+		v, err := in.Helm.Version(d.Context())
 		if err != nil {
 			return err
 		}
-		d.add(PhaseControlPlane, "done", "helm %s; charts from %s", v, src)
+		d.Report(PhaseControlPlane, "done", "helm %s; charts from %s", v, src)
 	}
-	if _, err := d.prepare(); err != nil {
+	if _, err := d.Prepare(); err != nil {
 		return err
 	}
-	in.CheckControllerManager(d.ctx)
-	return in.Install(d.ctx)
+	in.CheckControllerManager(d.Context())
+	return in.Install(d.Context())
 }
 
 // installer is the control-plane installer of this run; it reports as
 // phase.
-func (d *runData) installer(phase string) (*controlplane.Installer, error) {
+func installer(d phaseData, phase string) (*controlplane.Installer, error) {
 	c, err := d.Clients()
 	if err != nil {
 		return nil, err
 	}
-	o := d.opts
+	o := d.Options()
 	return &controlplane.Installer{
-		Clients: c, Namespace: o.Namespace, DryRun: o.DryRun, Now: d.env.Now,
-		Helm: controlplane.NewHelm(o.Helm, o.Kubeconfig, o.Namespace, d.env.RunHelm),
+		Clients: c, Namespace: o.Namespace, DryRun: o.DryRun, Now: d.Env().Now,
+		Helm: controlplane.NewHelm(o.Helm, o.Kubeconfig, o.Namespace, d.Env().RunHelm),
 		Values: controlplane.Values{YurtManagerImage: o.YurtManagerImage, UpgradeWorkerImage: o.YurthubUpgradeWorkerImage,
 			YurthubImage: o.YurthubImage, EdgePool: o.NodePoolName, YurthubExtraArgs: o.YurthubExtraArgs,
 			UpgradeStrategy: o.YurthubUpgradeStrategy, BootstrapMode: o.YurthubBootstrapMode},
-		Report: func(status, format string, a ...any) { d.add(phase, status, format, a...) },
+		Report: func(status, format string, a ...any) { d.Report(phase, status, format, a...) },
 	}, nil
 }
 
@@ -60,14 +60,14 @@ func (d *runData) installer(phase string) (*controlplane.Installer, error) {
 // chart (controlplane.PostRenderYurthub): it sets --yurthub-extra-arg and
 // the upgrade strategy on both YurtStaticSets, which the chart has no
 // value for.
-func (d *runData) postRenderer() ([]string, error) {
+func postRenderer(d phaseData) ([]string, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("find this binary for helm's --post-renderer: %w", err)
 	}
-	args := []string{exe, PostRenderCommand, "--" + flagUpgradeStrategy + "=" + d.opts.YurthubUpgradeStrategy,
-		"--" + flagHubBootstrapMode + "=" + d.opts.YurthubBootstrapMode}
-	for _, a := range d.opts.YurthubExtraArgs {
+	args := []string{exe, PostRenderCommand, "--" + flagUpgradeStrategy + "=" + d.Options().YurthubUpgradeStrategy,
+		"--" + flagHubBootstrapMode + "=" + d.Options().YurthubBootstrapMode}
+	for _, a := range d.Options().YurthubExtraArgs {
 		args = append(args, "--"+flagYurthubExtraArg+"="+a)
 	}
 	return args, nil

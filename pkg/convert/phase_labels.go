@@ -17,7 +17,7 @@ import (
 
 // patchNodes applies each node's label and annotation changes (a merge
 // patch; an empty value removes the key), --concurrency at a time.
-func (d *runData) patchNodes(phase string, p *Plan, remove, quiet bool) error {
+func patchNodes(d phaseData, phase string, p *Plan, remove, quiet bool) error {
 	c, err := d.Clients()
 	if err != nil {
 		return err
@@ -29,13 +29,13 @@ func (d *runData) patchNodes(phase string, p *Plan, remove, quiet bool) error {
 			todo = append(todo, n)
 		}
 	}
-	if d.opts.DryRun {
+	if d.Options().DryRun {
 		for _, n := range todo {
-			d.add(phase, "would", "patch node %s: %s", n.Name, describeKV(n, remove))
+			d.Report(phase, "would", "patch node %s: %s", n.Name, describeKV(n, remove))
 		}
 		return nil
 	}
-	sem := make(chan struct{}, d.opts.Concurrency)
+	sem := make(chan struct{}, d.Options().Concurrency)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var errs []string
@@ -64,7 +64,7 @@ func (d *runData) patchNodes(phase string, p *Plan, remove, quiet bool) error {
 				api, err = d.NodeClients(n.Name)
 			}
 			if err == nil {
-				_, err = api.Kube.CoreV1().Nodes().Patch(d.ctx, n.Name, types.MergePatchType, body, metav1.PatchOptions{})
+				_, err = api.Kube.CoreV1().Nodes().Patch(d.Context(), n.Name, types.MergePatchType, body, metav1.PatchOptions{})
 			}
 			if apierrors.IsNotFound(err) && remove {
 				err = nil
@@ -82,7 +82,7 @@ func (d *runData) patchNodes(phase string, p *Plan, remove, quiet bool) error {
 		return fmt.Errorf("%s", strings.Join(errs, "; "))
 	}
 	if !quiet {
-		d.add(phase, "done", "patched %d node(s), %d already as wanted", len(todo), len(p.Nodes)-len(todo))
+		d.Report(phase, "done", "patched %d node(s), %d already as wanted", len(todo), len(p.Nodes)-len(todo))
 	}
 	return nil
 }
@@ -114,12 +114,12 @@ func describeKV(n NodePlan, remove bool) string {
 	return strings.Join(kv, ", ")
 }
 
-func runConvertLabels(d *runData) error {
-	p, err := d.prepare()
+func runConvertLabels(d phaseData) error {
+	p, err := d.Prepare()
 	if err != nil {
 		return err
 	}
-	if err := d.patchNodes(PhaseLabels, p, false, false); err != nil {
+	if err := patchNodes(d, PhaseLabels, p, false, false); err != nil {
 		return cmdutil.WithHint(err, cmdutil.ExitError, "the phase is safe to run again")
 	}
 	return nil

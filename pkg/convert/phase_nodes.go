@@ -17,8 +17,8 @@ func jobSpec(action string, o *Options, managedBy string) nodejobs.Spec {
 		YurthubImage: o.YurthubImage, YurthubExtraArgs: o.YurthubExtraArgs, ManagedBy: managedBy}
 }
 
-func (d *runData) runNodeSteps(step string) error {
-	p, err := d.prepare()
+func runNodeSteps(d phaseData, step string) error {
+	p, err := d.Prepare()
 	if err != nil {
 		return err
 	}
@@ -31,37 +31,37 @@ func (d *runData) runNodeSteps(step string) error {
 	for _, n := range p.Nodes {
 		pool[n.Name] = n.Pool
 		if n.Step == StepSkip {
-			d.results = append(d.results, nodejobs.Result{Node: n.Name, Outcome: nodejobs.OutcomeSkipped, Message: n.Reason})
+			d.AddResults(nodejobs.Result{Node: n.Name, Outcome: nodejobs.OutcomeSkipped, Message: n.Reason})
 		}
 	}
-	spec := jobSpec(d.action, d.opts, d.env.JobManagedBy)
-	if d.opts.DryRun {
+	spec := jobSpec(d.Action(), d.Options(), d.Env().JobManagedBy)
+	if d.Options().DryRun {
 		for _, n := range nodes {
 			j := spec.Job(n, pool[n])
-			d.add(PhaseNodes, "would", "create Job %s<random> on node %s running: %s %s", j.GenerateName, n,
+			d.Report(PhaseNodes, "would", "create Job %s<random> on node %s running: %s %s", j.GenerateName, n,
 				strings.Join(j.Spec.Template.Spec.Containers[0].Command, " "), strings.Join(j.Spec.Template.Spec.Containers[0].Args, " "))
 		}
 		return nil
 	}
 	if len(nodes) == 0 {
-		d.add(PhaseNodes, "skipped", "no node needs the %s step", d.action)
+		d.Report(PhaseNodes, "skipped", "no node needs the %s step", d.Action())
 		return nil
 	}
 	r := &nodejobs.Runner{
-		Client: c.Kube, Namespace: d.opts.Namespace, Action: d.action, Concurrency: d.opts.Concurrency,
-		Deadline: nodejobs.Deadline(d.opts.Timeout), MessageGrace: d.env.MessageGrace,
+		Client: c.Kube, Namespace: d.Options().Namespace, Action: d.Action(), Concurrency: d.Options().Concurrency,
+		Deadline: nodejobs.Deadline(d.Options().Timeout), MessageGrace: d.Env().MessageGrace,
 		Build:    func(n string) *batchv1.Job { return spec.Job(n, pool[n]) },
-		Progress: func(f string, a ...any) { d.logf(PhaseNodes, f, a...) },
+		Progress: func(f string, a ...any) { d.Logf(PhaseNodes, f, a...) },
 	}
-	d.logf(PhaseNodes, "Running the %s step on %d node(s), %d at a time (image %s)", d.action, len(nodes), d.opts.Concurrency, d.opts.NodeImage)
-	results, err := r.Run(d.ctx, nodes)
-	d.results = append(d.results, results...)
+	d.Logf(PhaseNodes, "Running the %s step on %d node(s), %d at a time (image %s)", d.Action(), len(nodes), d.Options().Concurrency, d.Options().NodeImage)
+	results, err := r.Run(d.Context(), nodes)
+	d.AddResults(results...)
 	if err != nil {
-		return cmdutil.WithHint(fmt.Errorf("%s interrupted: %w", d.action, err), cmdutil.ExitError,
+		return cmdutil.WithHint(fmt.Errorf("%s interrupted: %w", d.Action(), err), cmdutil.ExitError,
 			"the node Jobs keep running; run the same command again: it takes them over")
 	}
 	if step == StepConvert {
-		d.unlabelRolledBack(p, results)
+		unlabelRolledBack(d, p, results)
 	}
 	return nil
 }
@@ -72,7 +72,7 @@ func (d *runData) runNodeSteps(step string) error {
 // autonomy annotation on a node without yurthub would tell OpenYurt's
 // controllers it can live through a cloud outage, which it cannot. A
 // re-run sets them again.
-func (d *runData) unlabelRolledBack(p *Plan, results []nodejobs.Result) {
+func unlabelRolledBack(d phaseData, p *Plan, results []nodejobs.Result) {
 	back := map[string]bool{}
 	for _, r := range results {
 		if r.Outcome == nodestep.OutcomeRolledBack {
@@ -90,11 +90,11 @@ func (d *runData) unlabelRolledBack(p *Plan, results []nodejobs.Result) {
 	if len(names) == 0 {
 		return
 	}
-	if err := d.patchNodes(PhaseNodes, undo, true, true); err != nil {
-		d.add(PhaseNodes, "failed", "take the OpenYurt labels and annotations back from the rolled-back node(s): %v", err)
+	if err := patchNodes(d, PhaseNodes, undo, true, true); err != nil {
+		d.Report(PhaseNodes, "failed", "take the OpenYurt labels and annotations back from the rolled-back node(s): %v", err)
 		return
 	}
-	d.add(PhaseNodes, "done", "took the OpenYurt labels and annotations back from the rolled-back node(s) %s", strings.Join(names, ", "))
+	d.Report(PhaseNodes, "done", "took the OpenYurt labels and annotations back from the rolled-back node(s) %s", strings.Join(names, ", "))
 }
 
-func runConvertNodes(d *runData) error { return d.runNodeSteps(StepConvert) }
+func runConvertNodes(d phaseData) error { return runNodeSteps(d, StepConvert) }

@@ -23,12 +23,12 @@ const kubeadmConfigMap = "kubeadm-config"
 // checkKubeadm reads kubeadm-config and checks the cluster's version: at
 // least the oldest minor yurtadm supports; a newer one is a warning, not a
 // refusal (the old tool's allow-list refused every new release).
-func (d *runData) checkKubeadm() error {
+func checkKubeadm(d phaseData) error {
 	c, err := d.Clients()
 	if err != nil {
 		return err
 	}
-	cm, err := c.Kube.CoreV1().ConfigMaps(metav1.NamespaceSystem).Get(d.ctx, kubeadmConfigMap, metav1.GetOptions{})
+	cm, err := c.Kube.CoreV1().ConfigMaps(metav1.NamespaceSystem).Get(d.Context(), kubeadmConfigMap, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return &cmdutil.Error{Code: cmdutil.ExitPreflight, Err: fmt.Errorf("kube-system/%s not found: this is not a kubeadm cluster", kubeadmConfigMap),
 			Hint: "convert works on clusters made with kubeadm; for others, install OpenYurt with its Helm charts and join nodes with 'yurtadm join'"}
@@ -48,55 +48,55 @@ func (d *runData) checkKubeadm() error {
 	if err != nil {
 		return &cmdutil.Error{Code: cmdutil.ExitPreflight, Err: fmt.Errorf("kubernetesVersion %q in kubeadm-config: %w", cc.KubernetesVersion, err)}
 	}
-	d.version = cc.KubernetesVersion
+	d.SetKubernetesVersion(cc.KubernetesVersion)
 	built := version.MustParseGeneric(yversion.KubernetesVersion)
 	switch {
 	case v.Major() != 1 || int(v.Minor()) < yversion.MinKubernetesMinor:
 		return &cmdutil.Error{Code: cmdutil.ExitPreflight, Err: fmt.Errorf("Kubernetes %s is older than v1.%d, the oldest this yurtctl supports", cc.KubernetesVersion, yversion.MinKubernetesMinor),
 			Hint: "upgrade the cluster with kubeadm first, or use the yurtctl release made for it"}
 	case v.Minor() > built.Minor():
-		d.add(PhasePreflight, "warning", "Kubernetes %s is newer than %s, which this yurtctl was tested with; going ahead", cc.KubernetesVersion, yversion.KubernetesVersion)
+		d.Report(PhasePreflight, "warning", "Kubernetes %s is newer than %s, which this yurtctl was tested with; going ahead", cc.KubernetesVersion, yversion.KubernetesVersion)
 	default:
-		d.add(PhasePreflight, "done", "kubeadm cluster, Kubernetes %s", cc.KubernetesVersion)
+		d.Report(PhasePreflight, "done", "kubeadm cluster, Kubernetes %s", cc.KubernetesVersion)
 	}
 	return nil
 }
 
-func runConvertPreflight(d *runData) error {
-	if err := d.checkKubeadm(); err != nil {
+func runConvertPreflight(d phaseData) error {
+	if err := checkKubeadm(d); err != nil {
 		return err
 	}
 	p, err := d.Plan()
 	if err != nil {
 		return err
 	}
-	d.printPlan(p)
+	d.PrintPlan(p)
 	if bad := p.notReady(); len(bad) > 0 {
 		return &cmdutil.Error{Code: cmdutil.ExitPreflight, Err: fmt.Errorf("node(s) not Ready: %s", strings.Join(bad, ", ")),
 			Hint: "convert restarts kubelet on every edge node and needs each to be Ready before and after; fix them ('kubectl describe node') and run convert again"}
 	}
-	d.add(PhasePreflight, "done", "all %d node(s) Ready", len(p.Nodes))
-	if d.opts.DryRun {
-		d.peekLock()
+	d.Report(PhasePreflight, "done", "all %d node(s) Ready", len(p.Nodes))
+	if d.Options().DryRun {
+		peekLock(d)
 		return nil
 	}
-	_, err = d.prepare()
+	_, err = d.Prepare()
 	return err
 }
 
 // peekLock says, without taking it, whether the lock is free.
-func (d *runData) peekLock() {
+func peekLock(d phaseData) {
 	c, err := d.Clients()
 	if err != nil {
 		return
 	}
-	holder, live, err := lock.Peek(d.ctx, c.Kube, d.opts.Namespace, d.env.Now())
+	holder, live, err := lock.Peek(d.Context(), c.Kube, d.Options().Namespace, d.Env().Now())
 	switch {
 	case err == nil && holder == "":
-		d.add(PhasePreflight, "would", "take the lock Lease %s/%s (free)", d.opts.Namespace, lock.Name)
+		d.Report(PhasePreflight, "would", "take the lock Lease %s/%s (free)", d.Options().Namespace, lock.Name)
 	case err == nil && live:
-		d.add(PhasePreflight, "warning", "the lock %s/%s is held by %s: a real run would be refused now", d.opts.Namespace, lock.Name, holder)
+		d.Report(PhasePreflight, "warning", "the lock %s/%s is held by %s: a real run would be refused now", d.Options().Namespace, lock.Name, holder)
 	default:
-		d.add(PhasePreflight, "would", "take over the expired lock Lease %s/%s", d.opts.Namespace, lock.Name)
+		d.Report(PhasePreflight, "would", "take over the expired lock Lease %s/%s", d.Options().Namespace, lock.Name)
 	}
 }

@@ -10,9 +10,9 @@ import (
 	"github.com/yurtadm/yurtadm/pkg/yurthub"
 )
 
-func runConvertVerify(d *runData) error {
-	if d.opts.DryRun {
-		d.add(PhaseVerify, "would", "check every edge node is Ready with a Running yurt-hub pod and its labels")
+func runConvertVerify(d phaseData) error {
+	if d.Options().DryRun {
+		d.Report(PhaseVerify, "would", "check every edge node is Ready with a Running yurt-hub pod and its labels")
 		return nil
 	}
 	p, err := d.Plan()
@@ -28,24 +28,24 @@ func runConvertVerify(d *runData) error {
 	var nodes *corev1.NodeList
 	var pods *corev1.PodList
 	for attempt := 0; ; attempt++ {
-		if nodes, err = c.Kube.CoreV1().Nodes().List(d.ctx, listAll); err != nil {
+		if nodes, err = c.Kube.CoreV1().Nodes().List(d.Context(), listAll); err != nil {
 			return fmt.Errorf("list nodes: %w", err)
 		}
-		if pods, err = c.Kube.CoreV1().Pods(d.opts.Namespace).List(d.ctx, listOpts(yurthubAppLabel)); err != nil {
+		if pods, err = c.Kube.CoreV1().Pods(d.Options().Namespace).List(d.Context(), listOpts(yurthubAppLabel)); err != nil {
 			return fmt.Errorf("list yurthub pods: %w", err)
 		}
-		if attempt >= 10 || d.hubsComplete(p, hubNodes(pods.Items)) {
+		if attempt >= 10 || hubsComplete(d, p, hubNodes(pods.Items)) {
 			break
 		}
 		select {
-		case <-d.ctx.Done():
-			return d.ctx.Err()
+		case <-d.Context().Done():
+			return d.Context().Err()
 		case <-time.After(time.Second):
 		}
 	}
 	hubs := hubNodes(pods.Items)
 	failed := map[string]bool{}
-	for _, r := range d.results {
+	for _, r := range d.Results() {
 		if !r.OK() {
 			failed[r.Node] = true
 		}
@@ -58,7 +58,7 @@ func runConvertVerify(d *runData) error {
 	for _, np := range p.Nodes {
 		n := byName[np.Name]
 		if n == nil {
-			d.add(PhaseVerify, "failed", "node %s is gone", np.Name)
+			d.Report(PhaseVerify, "failed", "node %s is gone", np.Name)
 			problems++
 			continue
 		}
@@ -66,7 +66,7 @@ func runConvertVerify(d *runData) error {
 			continue // named in the table already
 		}
 		if want := fmt.Sprint(np.Role == RoleEdge); n.Labels[constants.LabelEdgeWorker] != want {
-			d.add(PhaseVerify, "failed", "node %s: label %s=%q, want %q", np.Name, constants.LabelEdgeWorker, n.Labels[constants.LabelEdgeWorker], want)
+			d.Report(PhaseVerify, "failed", "node %s: label %s=%q, want %q", np.Name, constants.LabelEdgeWorker, n.Labels[constants.LabelEdgeWorker], want)
 			problems++
 		}
 		if np.Role != RoleEdge {
@@ -74,25 +74,25 @@ func runConvertVerify(d *runData) error {
 		}
 		checked++
 		if ok, state := yurthub.NodeReady(n, time.Time{}); !ok {
-			d.add(PhaseVerify, "failed", "edge node %s is not Ready: %s", np.Name, state)
+			d.Report(PhaseVerify, "failed", "edge node %s is not Ready: %s", np.Name, state)
 			problems++
 		}
 		if !hubs[np.Name] {
-			d.add(PhaseVerify, "failed", "edge node %s has no Running yurt-hub pod", np.Name)
+			d.Report(PhaseVerify, "failed", "edge node %s has no Running yurt-hub pod", np.Name)
 			problems++
 		}
 	}
 	if problems == 0 {
-		d.add(PhaseVerify, "done", "%d edge node(s) Ready with yurthub running", checked)
+		d.Report(PhaseVerify, "done", "%d edge node(s) Ready with yurthub running", checked)
 	}
 	return nil
 }
 
 // hubsComplete reports whether every edge node that the node step did not
 // fail on runs yurthub.
-func (d *runData) hubsComplete(p *Plan, hubs map[string]bool) bool {
+func hubsComplete(d phaseData, p *Plan, hubs map[string]bool) bool {
 	failed := map[string]bool{}
-	for _, r := range d.results {
+	for _, r := range d.Results() {
 		if !r.OK() {
 			failed[r.Node] = true
 		}

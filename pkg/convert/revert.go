@@ -59,52 +59,52 @@ func NewRevertCommandWithEnv(s cmdutil.IOStreams, env Env) *cobra.Command {
 // bestEffort records a phase's error in the report and lets the next
 // phase run; the command still fails at the end. A refused lock or
 // confirmation stops the run.
-func bestEffort(run func(*runData) error) func(*runData) error {
-	return func(d *runData) error {
+func bestEffort(run func(phaseData) error) func(phaseData) error {
+	return func(d phaseData) error {
 		err := run(d)
 		if err == nil || cmdutil.ExitCode(err) == cmdutil.ExitAborted || cmdutil.ExitCode(err) == cmdutil.ExitPreflight || cmdutil.ExitCode(err) == cmdutil.ExitUsage {
 			return err
 		}
-		d.add("revert", "failed", "%v", err)
+		d.Report("revert", "failed", "%v", err)
 		return nil
 	}
 }
 
-func runRevertPreflight(d *runData) error {
+func runRevertPreflight(d phaseData) error {
 	p, err := d.Plan()
 	if err != nil {
 		return err
 	}
-	d.printPlan(p)
+	d.PrintPlan(p)
 	if bad := p.notReady(); len(bad) > 0 {
-		d.add(PhasePreflight, "warning", "node(s) not Ready: %v: their revert Jobs cannot run until they are", bad)
+		d.Report(PhasePreflight, "warning", "node(s) not Ready: %v: their revert Jobs cannot run until they are", bad)
 	}
-	if d.opts.DryRun {
-		d.peekLock()
+	if d.Options().DryRun {
+		peekLock(d)
 		return nil
 	}
-	_, err = d.prepare()
+	_, err = d.Prepare()
 	return err
 }
 
-func runRevertNodes(d *runData) error { return d.runNodeSteps(StepRevert) }
+func runRevertNodes(d phaseData) error { return runNodeSteps(d, StepRevert) }
 
-func runRevertLabels(d *runData) error {
-	p, err := d.prepare()
+func runRevertLabels(d phaseData) error {
+	p, err := d.Prepare()
 	if err != nil {
 		return err
 	}
-	return d.patchNodes(PhaseRevertLabels, p, true, false)
+	return patchNodes(d, PhaseRevertLabels, p, true, false)
 }
 
-func runRevertControlPlane(d *runData) error {
-	if _, err := d.prepare(); err != nil {
+func runRevertControlPlane(d phaseData) error {
+	if _, err := d.Prepare(); err != nil {
 		return err
 	}
-	in, err := d.installer(PhaseRevertControlPlane)
+	in, err := installer(d, PhaseRevertControlPlane)
 	if err != nil {
 		return err
 	}
-	in.Uninstall(d.ctx)
+	in.Uninstall(d.Context())
 	return nil
 }
