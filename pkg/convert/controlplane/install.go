@@ -84,8 +84,19 @@ func (in *Installer) Install(ctx context.Context) error {
 		in.Report("would", "create or update the CRDs of chart %s from %s", ReleaseYurtManager, in.Source)
 		in.Report("would", "helm upgrade --install %s (namespace %s, controllers %s, image %s) and wait for it", ReleaseYurtManager, ns, DefaultYurtManagerControllers, valueImage(ymValues, "the chart's"))
 		in.Report("would", "helm upgrade --install %s (namespace %s, kubernetesServerAddr %s, image %s, extra yurthub flags %v, upgrade strategy %s, bootstrap mode %s)", ReleaseYurthub, ns, server, valueImage(hubValues, ""), v.YurthubExtraArgs, v.UpgradeStrategy, v.BootstrapMode)
+		if v.UpgradeStrategy == UpgradeAdvancedRollingUpdate {
+			in.Report("would", "wait while yurt-manager rolls a changed yurthub template out to the nodes (AdvancedRollingUpdate), reporting each node")
+		}
 		in.Report("would", "ensure NodePools %s (Edge) and %s (Cloud)", v.EdgePool, constants.DefaultCloudNodePool)
 		return nil
+	}
+	aru := v.UpgradeStrategy == UpgradeAdvancedRollingUpdate
+	var before map[string]*yssTemplate
+	var hashBefore map[string]string
+	if aru {
+		if before, hashBefore, err = in.templates(ctx); err != nil {
+			return err
+		}
 	}
 	tmp, err := os.MkdirTemp("", "yurtctl-values-")
 	if err != nil {
@@ -141,6 +152,11 @@ func (in *Installer) Install(ctx context.Context) error {
 		}
 		r := rs[name]
 		in.Report("done", "Helm release %s/%s: revision %s, chart %s, %s (%s)", ns, name, r.Revision, r.Chart, r.Status, in.Now().Sub(start).Round(time.Second))
+		if name == ReleaseYurthub && aru {
+			if err := in.waitRollout(ctx, before, hashBefore); err != nil {
+				return err
+			}
+		}
 	}
 	// Nodes that join right after render yurthub from these.
 	for _, yss := range []string{constants.YurthubStaticSet, constants.YurthubCloudStaticSet} {

@@ -2,6 +2,7 @@ package convert
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -47,15 +48,15 @@ func TestYurthubUpgradeAdvancedRollingUpdate(t *testing.T) {
 	}
 
 	// The new image, on the control plane only.
-	args := append(append([]string{"convert", "phase", "control-plane"}, convertArgs(c, cp, "60s")[1:]...), aru...)
-	for i, a := range args {
-		if a == "--yurthub-image" {
-			args[i+1] = cluster.YurthubNextImage
-		}
-	}
-	r := yurtctlOn(ctx, t, cp, args...)
+	r := yurtctlOn(ctx, t, cp, controlPlaneWith(c, cp, cluster.YurthubNextImage, aru)...)
 	if r.ExitCode != 0 {
 		t.Fatalf("convert phase control-plane --yurthub-image %s:\n%s", cluster.YurthubNextImage, r)
+	}
+	// convert followed the roll-out and reported each node.
+	for _, w := range workers {
+		if !strings.Contains(r.Stderr, "node "+w.Name+" runs yurthub "+cluster.YurthubNextImage) {
+			t.Errorf("convert did not report %s moving to %s:\n%s", w.Name, cluster.YurthubNextImage, r.Stderr)
+		}
 	}
 	start := time.Now()
 	for _, w := range workers {
@@ -86,6 +87,10 @@ func TestYurthubUpgradeAdvancedRollingUpdate(t *testing.T) {
 	if t.Failed() {
 		return
 	}
+	brokenImage(ctx, t, c, cp, workers, pods, aru)
+	if t.Failed() {
+		return
+	}
 
 	reverted = true
 	r = yurtctlOn(ctx, t, cp, "revert", "--yes", "--timeout", "60s", "--node-image", c.YurtadmImage)
@@ -100,6 +105,74 @@ func TestYurthubUpgradeAdvancedRollingUpdate(t *testing.T) {
 		if err := c.WaitNodeReady(ctx, w.Name, time.Minute); err != nil {
 			t.Error(err)
 		}
+	}
+}
+
+// controlPlaneWith is convert's control-plane phase with hub as the
+// yurthub image.
+func controlPlaneWith(c *cluster.Cluster, cp *cluster.Node, hub string, extra []string) []string {
+	args := append(append([]string{"convert", "phase", "control-plane"}, convertArgs(c, cp, "60s")[1:]...), extra...)
+	for i, a := range args {
+		if a == "--yurthub-image" {
+			args[i+1] = hub
+		}
+	}
+	return args
+}
+
+// brokenImage: a "yurthub" that starts and never answers. yurt-manager's
+// upgrade worker on the first node it tries gives up after node-servant's
+// 2 minutes and puts the node's manifest back; convert names the node,
+// exits 1 and says how to go back. Done as it says (the image set back,
+// the failed worker deleted), yurt-manager counts every node upgraded
+// again, and no node stopped running the good yurthub or its workload.
+func brokenImage(ctx context.Context, t *testing.T, c *cluster.Cluster, cp *cluster.Node, workers []*cluster.Node, pods map[string]string, aru []string) {
+	t.Helper()
+	r := yurtctlOn(ctx, t, cp, controlPlaneWith(c, cp, cluster.YurthubBrokenImage, aru)...)
+	t.Logf("upgrade worker pods: %s", upgradeWorkers(ctx, c))
+	clustertest.Measure(t, "AdvancedRollingUpdate to a broken yurthub: convert exit %d after %s", r.ExitCode, r.Took.Round(time.Second))
+	var failed []string
+	for _, f := range strings.Fields(r.Stderr) {
+		if strings.HasPrefix(f, "yss-upgrade-worker-yurt-hub-") {
+			failed = append(failed, strings.Trim(f, "'\".,;:()"))
+		}
+	}
+	if r.ExitCode != 1 || !strings.Contains(r.Stderr, "--yurthub-image "+cluster.YurthubNextImage) || !strings.Contains(r.Stderr, "kubectl -n kube-system delete pod yss-upgrade-worker-yurt-hub-") || len(failed) == 0 {
+		t.Fatalf("broken image: exit %d; want 1, naming the image to set back and the failed worker to delete\n%s", r.ExitCode, r)
+	}
+	for _, w := range workers {
+		if err := cluster.Poll(ctx, 2*time.Minute, func() (bool, string) {
+			m, _ := w.Output(ctx, "cat", constants.YurthubManifest)
+			return strings.Contains(m, cluster.YurthubNextImage), "the manifest does not run " + cluster.YurthubNextImage
+		}); err != nil {
+			t.Errorf("%s after the broken roll-out: %v", w.Name, err)
+		}
+		checkConverted(ctx, t, c, w, pods[w.Name])
+	}
+	// The way back, as the hint says.
+	if r := yurtctlOn(ctx, t, cp, controlPlaneWith(c, cp, cluster.YurthubNextImage, aru)...); r.ExitCode != 0 || !strings.Contains(r.Stderr, "failed upgrade worker(s) of an earlier roll-out are left") {
+		t.Fatalf("the image set back: exit %d, want 0 and the failed worker named\n%s", r.ExitCode, r)
+	}
+	for _, name := range failed {
+		if err := c.Client.CoreV1().Pods("kube-system").Delete(ctx, name, metav1.DeleteOptions{}); err != nil {
+			t.Errorf("delete %s: %v", name, err)
+		}
+	}
+	if err := cluster.Poll(ctx, 2*time.Minute, func() (bool, string) {
+		raw, err := c.Client.CoreV1().RESTClient().Get().AbsPath("/apis/apps.openyurt.io/v1alpha1/namespaces/kube-system/yurtstaticsets/" + constants.YurthubStaticSet).DoRaw(ctx)
+		var yss struct {
+			Status struct{ TotalNumber, UpgradedNumber int } `json:"status"`
+		}
+		if err == nil {
+			err = json.Unmarshal(raw, &yss)
+		}
+		out := fmt.Sprintf("%d/%d", yss.Status.TotalNumber, yss.Status.UpgradedNumber)
+		return err == nil && out == fmt.Sprintf("%d/%d", len(workers), len(workers)), fmt.Sprintf("yurt-hub total/upgraded %s %v", out, err)
+	}); err != nil {
+		t.Errorf("after the way back: %v", err)
+	}
+	for _, w := range workers {
+		checkConverted(ctx, t, c, w, pods[w.Name])
 	}
 }
 
