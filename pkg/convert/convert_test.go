@@ -546,6 +546,9 @@ func TestControlPlanePhaseDrivesHelm(t *testing.T) {
 	if !strings.Contains(upgrades[1], "--post-renderer-args "+PostRenderCommand) || !strings.Contains(upgrades[1], "--post-renderer-args --yurthub-extra-arg=--enable-dummy-if=false") {
 		t.Errorf("yurthub's post-renderer: %q", upgrades[1])
 	}
+	if !strings.Contains(upgrades[0], "--post-renderer-args "+PostRenderYurtManagerCommand) {
+		t.Errorf("yurt-manager's post-renderer: %q", upgrades[0])
+	}
 	if len(values) != 2 || !strings.Contains(values[0], `"registry": "reg.local/openyurt"`) || !strings.Contains(values[0], controlplane.DefaultYurtManagerControllers) ||
 		!strings.Contains(values[0], `"repository": "node-servant"`) || !strings.Contains(values[0], `"tag": "v1.7.0"`) ||
 		!strings.Contains(values[1], `"kubernetesServerAddr": "https://10.0.0.1:6443"`) || !strings.Contains(values[1], `"repository": "yurthub"`) ||

@@ -21,7 +21,7 @@ func runConvertControlPlane(d phaseData) error {
 		return err
 	}
 	in.Source = src
-	if in.PostRenderer, err = postRenderer(d); err != nil {
+	if in.PostRenderers, err = postRenderers(d); err != nil {
 		return err
 	}
 	if !d.Options().DryRun {
@@ -56,19 +56,24 @@ func installer(d phaseData, phase string) (*controlplane.Installer, error) {
 	}, nil
 }
 
-// postRenderer is this binary as Helm's post-renderer of the yurthub
-// chart (controlplane.PostRenderYurthub): it sets --yurthub-extra-arg and
-// the upgrade strategy on both YurtStaticSets, which the chart has no
-// value for.
-func postRenderer(d phaseData) ([]string, error) {
+// postRenderers are this binary as Helm's post-renderer of each chart:
+// of the yurthub chart (controlplane.PostRenderYurthub), setting
+// --yurthub-extra-arg and the upgrade strategy on both YurtStaticSets,
+// which the chart has no value for; of the yurt-manager chart
+// (controlplane.PostRenderYurtManager), yurt-manager's readiness probe
+// from its start instead of after a minute.
+func postRenderers(d phaseData) (map[string][]string, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("find this binary for helm's --post-renderer: %w", err)
 	}
-	args := []string{exe, PostRenderCommand, "--" + flagUpgradeStrategy + "=" + d.Options().YurthubUpgradeStrategy,
+	hub := []string{exe, PostRenderCommand, "--" + flagUpgradeStrategy + "=" + d.Options().YurthubUpgradeStrategy,
 		"--" + flagHubBootstrapMode + "=" + d.Options().YurthubBootstrapMode}
 	for _, a := range d.Options().YurthubExtraArgs {
-		args = append(args, "--"+flagYurthubExtraArg+"="+a)
+		hub = append(hub, "--"+flagYurthubExtraArg+"="+a)
 	}
-	return args, nil
+	return map[string][]string{
+		controlplane.ReleaseYurthub:     hub,
+		controlplane.ReleaseYurtManager: {exe, PostRenderYurtManagerCommand},
+	}, nil
 }

@@ -30,12 +30,9 @@ func NewPostRenderCommand(s cmdutil.IOStreams) *cobra.Command {
 		Hidden: true,
 		Args:   cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			in, err := io.ReadAll(io.LimitReader(cmd.InOrStdin(), maxRendered+1))
+			in, err := readRendered(cmd.InOrStdin())
 			if err != nil {
 				return err
-			}
-			if len(in) > maxRendered {
-				return fmt.Errorf("more than %d MiB on stdin", maxRendered>>20)
 			}
 			out, err := controlplane.PostRenderYurthub(in, args, strategy, mode)
 			if err != nil {
@@ -49,4 +46,44 @@ func NewPostRenderCommand(s cmdutil.IOStreams) *cobra.Command {
 	cmd.Flags().StringVar(&strategy, flagUpgradeStrategy, strategy, "the YurtStaticSets' upgrade strategy: OTA or AdvancedRollingUpdate")
 	cmd.Flags().StringVar(&mode, flagHubBootstrapMode, mode, "yurthub's bootstrap mode in the YurtStaticSets: kubeletcertificate or token")
 	return cmd
+}
+
+// PostRenderYurtManagerCommand is the hidden command convert names as
+// Helm's --post-renderer of the yurt-manager chart.
+const PostRenderYurtManagerCommand = "helm-post-render-yurt-manager"
+
+// NewPostRenderYurtManagerCommand reads the rendered yurt-manager chart on
+// stdin and writes it with yurt-manager's readiness probe starting at once
+// (controlplane.PostRenderYurtManager).
+func NewPostRenderYurtManagerCommand(s cmdutil.IOStreams) *cobra.Command {
+	return &cobra.Command{
+		Use:    PostRenderYurtManagerCommand,
+		Short:  "Helm post-renderer of OpenYurt's yurt-manager chart (run by yurtctl convert)",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			in, err := readRendered(cmd.InOrStdin())
+			if err != nil {
+				return err
+			}
+			out, err := controlplane.PostRenderYurtManager(in)
+			if err != nil {
+				return err
+			}
+			_, err = s.Out.Write(out)
+			return err
+		},
+	}
+}
+
+// readRendered reads what helm rendered, at most maxRendered bytes.
+func readRendered(r io.Reader) ([]byte, error) {
+	in, err := io.ReadAll(io.LimitReader(r, maxRendered+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(in) > maxRendered {
+		return nil, fmt.Errorf("more than %d MiB on stdin", maxRendered>>20)
+	}
+	return in, nil
 }

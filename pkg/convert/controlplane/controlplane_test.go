@@ -588,3 +588,95 @@ func TestRetryWebhook(t *testing.T) {
 		t.Errorf("another error: %v after %d calls, want it back after 1", err, calls)
 	}
 }
+
+// renderedManager is the part of the yurt-manager chart's output
+// PostRenderYurtManager reads (OpenYurt v1.7.0 charts/yurt-manager, the
+// probes as the chart has them), with a sidecar and a Service beside it.
+const renderedManager = `# Source: yurt-manager/templates/yurt-manager.yaml
+apiVersion: v1
+kind: Service
+metadata:
+  name: yurt-manager-webhook-service
+  namespace: kube-system
+spec:
+  ports:
+    - port: 443
+---
+# Source: yurt-manager/templates/yurt-manager.yaml
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: yurt-manager
+  namespace: kube-system
+spec:
+  replicas: 1
+  template:
+    spec:
+      containers:
+        - name: yurt-manager
+          image: docker.io/openyurt/yurt-manager:v1.7.0
+          livenessProbe:
+            httpGet:
+              path: /healthz
+              port: 10272
+            initialDelaySeconds: 60
+            timeoutSeconds: 2
+            periodSeconds: 10
+            failureThreshold: 3
+          readinessProbe:
+            httpGet:
+              path: /readyz
+              port: 10272
+            initialDelaySeconds: 60
+            timeoutSeconds: 2
+            periodSeconds: 10
+            failureThreshold: 2
+        - name: sidecar
+          image: example.com/sidecar:1
+          readinessProbe:
+            initialDelaySeconds: 60
+`
+
+func TestPostRenderYurtManagerProbesReadinessFromTheStart(t *testing.T) {
+	out, err := PostRenderYurtManager([]byte(renderedManager))
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs := splitDocs(out)
+	if len(docs) != 2 {
+		t.Fatalf("%d documents, want 2:\n%s", len(docs), out)
+	}
+	if in := splitDocs([]byte(renderedManager)); string(docs[0]) != string(in[0]) {
+		t.Errorf("the Service changed:\n%s", docs[0])
+	}
+	var d struct {
+		Spec struct {
+			Template struct {
+				Spec corev1.PodSpec `json:"spec"`
+			} `json:"template"`
+		} `json:"spec"`
+	}
+	if err := yaml.Unmarshal(docs[1], &d); err != nil {
+		t.Fatal(err)
+	}
+	cs := d.Spec.Template.Spec.Containers
+	if len(cs) != 2 {
+		t.Fatalf("containers: %+v", cs)
+	}
+	r, l := cs[0].ReadinessProbe, cs[0].LivenessProbe
+	if r == nil || r.InitialDelaySeconds != YurtManagerReadinessDelay || r.PeriodSeconds != YurtManagerReadinessPeriod ||
+		r.TimeoutSeconds != 2 || r.FailureThreshold != 2 || r.HTTPGet == nil || r.HTTPGet.Path != "/readyz" {
+		t.Errorf("yurt-manager's readiness probe: %+v", r)
+	}
+	if l == nil || l.InitialDelaySeconds != 60 || l.PeriodSeconds != 10 || l.FailureThreshold != 3 {
+		t.Errorf("yurt-manager's liveness probe is not the chart's: %+v", l)
+	}
+	if p := cs[1].ReadinessProbe; p == nil || p.InitialDelaySeconds != 60 {
+		t.Errorf("the sidecar's probe changed: %+v", p)
+	}
+	// Without the Deployment the stream is what came in.
+	svc := splitDocs([]byte(renderedManager))[0]
+	if out, err := PostRenderYurtManager(svc); err != nil || string(out) != string(svc) {
+		t.Errorf("a stream without yurt-manager's Deployment: %v\n%s", err, out)
+	}
+}

@@ -46,11 +46,12 @@ type Installer struct {
 	// Source is where the charts come from (Install only).
 	Source *Source
 	Values Values
-	// PostRenderer is the command Helm runs on the yurthub chart's
-	// manifests: this binary's hidden PostRenderYurthub command.
-	PostRenderer []string
-	DryRun       bool
-	Now          func() time.Time
+	// PostRenderers are, by release, the command Helm runs on the chart's
+	// manifests: this binary's hidden PostRenderYurthub and
+	// PostRenderYurtManager commands.
+	PostRenderers map[string][]string
+	DryRun        bool
+	Now           func() time.Time
 	// Report says one step: status is done, warning, failed or would.
 	Report func(status, format string, a ...any)
 }
@@ -138,12 +139,8 @@ func (in *Installer) Install(ctx context.Context) error {
 		return fail(err)
 	}
 	for _, name := range chartNames {
-		var post []string
-		if name == ReleaseYurthub {
-			post = in.PostRenderer
-		}
 		start := in.Now()
-		if err := in.upgradeRelease(ctx, name, values[name], post); err != nil {
+		if err := in.upgradeRelease(ctx, name, values[name], in.PostRenderers[name]); err != nil {
 			return fail(err)
 		}
 		rs, err := in.Helm.Releases(ctx, false)

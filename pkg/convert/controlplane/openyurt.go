@@ -686,3 +686,82 @@ func EnsureCRDs(ctx context.Context, dc dynamic.Interface, stream []byte) ([]Act
 func DeleteUnusedCRDs(ctx context.Context, dc dynamic.Interface) ([]Action, error) {
 	return deleteUnusedCRDs(ctx, dc)
 }
+
+// yurt-manager's readiness probe as convert renders it. The chart waits
+// 60 s before its first /readyz (initialDelaySeconds, with a probe every
+// 10 s), so every install and upgrade of the release, and with it convert,
+// waited at least a minute for a pod that is ready in a few seconds.
+// yurt-manager's /readyz passes only once its webhook server has started
+// (with its certificate and webhook configurations in place, OpenYurt
+// v1.7.0 cmd/yurt-manager), so probing it from the start marks the pod
+// ready no earlier than it is. The liveness probe stays the chart's.
+const (
+	YurtManagerReadinessDelay  = 1
+	YurtManagerReadinessPeriod = 2
+)
+
+// yurtManagerDeployment and yurtManagerContainer are the chart's names.
+const (
+	yurtManagerDeployment = "yurt-manager"
+	yurtManagerContainer  = "yurt-manager"
+)
+
+// PostRenderYurtManager is the Helm post-renderer convert gives the
+// yurt-manager chart: the yurt-manager container's readiness probe
+// starts at once (YurtManagerReadinessDelay, YurtManagerReadinessPeriod).
+// Everything else, and a stream without that Deployment or probe, passes
+// through unchanged.
+func PostRenderYurtManager(in []byte) ([]byte, error) {
+	var out bytes.Buffer
+	for i, d := range splitDocs(in) {
+		if i > 0 {
+			out.WriteString("---\n")
+		}
+		var o manifestObject
+		if err := yaml.Unmarshal(d, &o); err != nil {
+			return nil, fmt.Errorf("document %d: %w", i+1, err)
+		}
+		if o.Kind != "Deployment" || o.APIVersion != "apps/v1" || o.Metadata.Name != yurtManagerDeployment {
+			out.Write(d)
+			if !bytes.HasSuffix(d, []byte("\n")) {
+				out.WriteByte('\n')
+			}
+			continue
+		}
+		var m map[string]any
+		if err := yaml.Unmarshal(d, &m); err != nil {
+			return nil, err
+		}
+		if err := setReadiness(m); err != nil {
+			return nil, fmt.Errorf("Deployment %s: %w", o.Metadata.Name, err)
+		}
+		data, err := yaml.Marshal(m)
+		if err != nil {
+			return nil, err
+		}
+		out.Write(data)
+	}
+	return out.Bytes(), nil
+}
+
+// setReadiness sets the yurt-manager container's readiness probe timing.
+func setReadiness(m map[string]any) error {
+	containers, _, err := unstructured.NestedSlice(m, "spec", "template", "spec", "containers")
+	if err != nil {
+		return err
+	}
+	for i, c := range containers {
+		cm, ok := c.(map[string]any)
+		if !ok || cm["name"] != yurtManagerContainer {
+			continue
+		}
+		probe, ok := cm["readinessProbe"].(map[string]any)
+		if !ok {
+			return nil
+		}
+		probe["initialDelaySeconds"] = int64(YurtManagerReadinessDelay)
+		probe["periodSeconds"] = int64(YurtManagerReadinessPeriod)
+		containers[i] = cm
+	}
+	return unstructured.SetNestedSlice(m, containers, "spec", "template", "spec", "containers")
+}
