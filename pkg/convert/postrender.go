@@ -29,18 +29,9 @@ func NewPostRenderCommand(s cmdutil.IOStreams) *cobra.Command {
 		Short:  "Helm post-renderer of OpenYurt's yurthub chart (run by yurtctl convert)",
 		Hidden: true,
 		Args:   cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			in, err := readRendered(cmd.InOrStdin())
-			if err != nil {
-				return err
-			}
-			out, err := controlplane.PostRenderYurthub(in, args, strategy, mode)
-			if err != nil {
-				return err
-			}
-			_, err = s.Out.Write(out)
-			return err
-		},
+		RunE: postRender(s, func(in []byte) ([]byte, error) {
+			return controlplane.PostRenderYurthub(in, args, strategy, mode)
+		}),
 	}
 	cmd.Flags().StringArrayVar(&args, flagYurthubExtraArg, nil, "a --flag=value to set on yurthub's command line (repeat for more)")
 	cmd.Flags().StringVar(&strategy, flagUpgradeStrategy, strategy, "the YurtStaticSets' upgrade strategy: OTA or AdvancedRollingUpdate")
@@ -61,29 +52,26 @@ func NewPostRenderYurtManagerCommand(s cmdutil.IOStreams) *cobra.Command {
 		Short:  "Helm post-renderer of OpenYurt's yurt-manager chart (run by yurtctl convert)",
 		Hidden: true,
 		Args:   cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			in, err := readRendered(cmd.InOrStdin())
-			if err != nil {
-				return err
-			}
-			out, err := controlplane.PostRenderYurtManager(in)
-			if err != nil {
-				return err
-			}
-			_, err = s.Out.Write(out)
-			return err
-		},
+		RunE:   postRender(s, controlplane.PostRenderYurtManager),
 	}
 }
 
-// readRendered reads what helm rendered, at most maxRendered bytes.
-func readRendered(r io.Reader) ([]byte, error) {
-	in, err := io.ReadAll(io.LimitReader(r, maxRendered+1))
-	if err != nil {
-		return nil, err
+// postRender is a post-renderer's run: what helm rendered, at most
+// maxRendered bytes on stdin, through render to stdout.
+func postRender(s cmdutil.IOStreams, render func([]byte) ([]byte, error)) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, _ []string) error {
+		in, err := io.ReadAll(io.LimitReader(cmd.InOrStdin(), maxRendered+1))
+		if err != nil {
+			return err
+		}
+		if len(in) > maxRendered {
+			return fmt.Errorf("more than %d MiB on stdin", maxRendered>>20)
+		}
+		out, err := render(in)
+		if err != nil {
+			return err
+		}
+		_, err = s.Out.Write(out)
+		return err
 	}
-	if len(in) > maxRendered {
-		return nil, fmt.Errorf("more than %d MiB on stdin", maxRendered>>20)
-	}
-	return in, nil
 }

@@ -155,16 +155,8 @@ func PostRenderYurthub(in []byte, args []string, strategy, bootstrapMode string)
 	if bootstrapMode != constants.YurthubBootstrapModeKCE && bootstrapMode != BootstrapModeToken {
 		return nil, fmt.Errorf("bootstrap mode %q: want %s or %s", bootstrapMode, constants.YurthubBootstrapModeKCE, BootstrapModeToken)
 	}
-	var out bytes.Buffer
 	ns, narrowed := "", false
-	for i, d := range splitDocs(in) {
-		if i > 0 {
-			out.WriteString("---\n")
-		}
-		var o manifestObject
-		if err := yaml.Unmarshal(d, &o); err != nil {
-			return nil, fmt.Errorf("document %d: %w", i+1, err)
-		}
+	rendered, err := editDocs(in, func(o manifestObject, d []byte) ([]byte, error) {
 		if o.Kind == "ConfigMap" && o.Metadata.Name == constants.YurthubConfigMap {
 			ns = o.Metadata.Namespace
 		}
@@ -173,33 +165,23 @@ func PostRenderYurthub(in []byte, args []string, strategy, bootstrapMode string)
 			if err != nil {
 				return nil, fmt.Errorf("ClusterRole %s: %w", hubClusterRole, err)
 			}
-			out.Write(nd)
 			narrowed = true
-			continue
+			return nd, nil
 		}
 		if o.Kind != "YurtStaticSet" || !strings.HasPrefix(o.APIVersion, "apps.openyurt.io/") {
-			out.Write(d)
-			if !bytes.HasSuffix(d, []byte("\n")) {
-				out.WriteByte('\n')
+			return nil, nil
+		}
+		return editObject(d, func(m map[string]any) error {
+			if err := setHub(m, args, bootstrapMode); err != nil {
+				return fmt.Errorf("YurtStaticSet %s: %w", o.Metadata.Name, err)
 			}
-			continue
-		}
-		var m map[string]any
-		if err := yaml.Unmarshal(d, &m); err != nil {
-			return nil, err
-		}
-		if err := setHub(m, args, bootstrapMode); err != nil {
-			return nil, fmt.Errorf("YurtStaticSet %s: %w", o.Metadata.Name, err)
-		}
-		if err := unstructured.SetNestedField(m, strategy, "spec", "upgradeStrategy", "type"); err != nil {
-			return nil, err
-		}
-		data, err := yaml.Marshal(m)
-		if err != nil {
-			return nil, err
-		}
-		out.Write(data)
+			return unstructured.SetNestedField(m, strategy, "spec", "upgradeStrategy", "type")
+		})
+	})
+	if err != nil {
+		return nil, err
 	}
+	out := bytes.NewBuffer(rendered)
 	if narrowed {
 		if ns == "" {
 			ns = "kube-system"
@@ -712,6 +694,22 @@ const (
 // Everything else, and a stream without that Deployment or probe, passes
 // through unchanged.
 func PostRenderYurtManager(in []byte) ([]byte, error) {
+	return editDocs(in, func(o manifestObject, d []byte) ([]byte, error) {
+		if o.Kind != "Deployment" || o.APIVersion != "apps/v1" || o.Metadata.Name != yurtManagerDeployment {
+			return nil, nil
+		}
+		return editObject(d, func(m map[string]any) error {
+			if err := setReadiness(m); err != nil {
+				return fmt.Errorf("Deployment %s: %w", o.Metadata.Name, err)
+			}
+			return nil
+		})
+	})
+}
+
+// editDocs writes the documents of a YAML stream, "---" between them, each
+// as edit returns it; nil keeps the document as it came.
+func editDocs(in []byte, edit func(o manifestObject, d []byte) ([]byte, error)) ([]byte, error) {
 	var out bytes.Buffer
 	for i, d := range splitDocs(in) {
 		if i > 0 {
@@ -721,27 +719,31 @@ func PostRenderYurtManager(in []byte) ([]byte, error) {
 		if err := yaml.Unmarshal(d, &o); err != nil {
 			return nil, fmt.Errorf("document %d: %w", i+1, err)
 		}
-		if o.Kind != "Deployment" || o.APIVersion != "apps/v1" || o.Metadata.Name != yurtManagerDeployment {
-			out.Write(d)
-			if !bytes.HasSuffix(d, []byte("\n")) {
-				out.WriteByte('\n')
-			}
-			continue
-		}
-		var m map[string]any
-		if err := yaml.Unmarshal(d, &m); err != nil {
-			return nil, err
-		}
-		if err := setReadiness(m); err != nil {
-			return nil, fmt.Errorf("Deployment %s: %w", o.Metadata.Name, err)
-		}
-		data, err := yaml.Marshal(m)
+		nd, err := edit(o, d)
 		if err != nil {
 			return nil, err
 		}
-		out.Write(data)
+		if nd == nil {
+			nd = d
+		}
+		out.Write(nd)
+		if !bytes.HasSuffix(nd, []byte("\n")) {
+			out.WriteByte('\n')
+		}
 	}
 	return out.Bytes(), nil
+}
+
+// editObject is document d with set applied to it as an object.
+func editObject(d []byte, set func(map[string]any) error) ([]byte, error) {
+	var m map[string]any
+	if err := yaml.Unmarshal(d, &m); err != nil {
+		return nil, err
+	}
+	if err := set(m); err != nil {
+		return nil, err
+	}
+	return yaml.Marshal(m)
 }
 
 // setReadiness sets the yurt-manager container's readiness probe timing.
