@@ -1,18 +1,22 @@
 package convert
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/yurtadm/yurtadm/pkg/cmdutil"
 	"github.com/yurtadm/yurtadm/pkg/constants"
+	"github.com/yurtadm/yurtadm/pkg/kube"
 )
 
 // patchNodes applies each node's label and annotation changes (a merge
@@ -64,7 +68,7 @@ func patchNodes(d phaseData, phase string, p *Plan, remove, quiet bool) error {
 				api, err = d.NodeClients(n.Name)
 			}
 			if err == nil {
-				_, err = api.Kube.CoreV1().Nodes().Patch(d.Context(), n.Name, types.MergePatchType, body, metav1.PatchOptions{})
+				err = patchNode(d.Context(), api.Kube, n.Name, body)
 			}
 			if apierrors.IsNotFound(err) && remove {
 				err = nil
@@ -85,6 +89,36 @@ func patchNodes(d phaseData, phase string, p *Plan, remove, quiet bool) error {
 		d.Report(phase, "done", "patched %d node(s), %d already as wanted", len(todo), len(p.Nodes)-len(todo))
 	}
 	return nil
+}
+
+// patchNode merge-patches a Node. yurt-manager's Node webhook checks a
+// node's pool label against the NodePools it has seen, and right after
+// convert made a pool (with yurt-manager just ready) it may not have seen
+// it yet: "denied the request: NodePool.apps.openyurt.io "edge" not
+// found" (seen on the multi-node harness, in the labels phase right
+// after the control-plane phase had made the pool).
+// That is retried, every poolRetry for up to poolWait; any other error is
+// returned at once.
+func patchNode(ctx context.Context, kc kube.Interface, name string, body []byte) error {
+	var err error
+	_ = wait.PollUntilContextTimeout(ctx, poolRetry, poolWait, true, func(ctx context.Context) (bool, error) {
+		_, err = kc.CoreV1().Nodes().Patch(ctx, name, types.MergePatchType, body, metav1.PatchOptions{})
+		return !poolNotSeen(err), nil
+	})
+	return err
+}
+
+// How often and how long patchNode retries (variables for tests).
+var poolRetry, poolWait = time.Second, time.Minute
+
+// poolNotSeen is yurt-manager's Node webhook refusing a pool it has not
+// seen (yet).
+func poolNotSeen(err error) bool {
+	if err == nil {
+		return false
+	}
+	s := err.Error()
+	return strings.Contains(s, "denied the request") && strings.Contains(s, "NodePool.apps.openyurt.io") && strings.Contains(s, "not found")
 }
 
 func nullable(m map[string]string, remove bool) map[string]any {
