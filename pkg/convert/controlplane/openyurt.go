@@ -752,7 +752,9 @@ func setReadiness(m map[string]any) error {
 	if err != nil {
 		return err
 	}
-	for i, c := range containers {
+	// containers is NestedSlice's deep copy: its maps are edited in place
+	// and the slice set back.
+	for _, c := range containers {
 		cm, ok := c.(map[string]any)
 		if !ok || cm["name"] != yurtManagerContainer {
 			continue
@@ -763,7 +765,6 @@ func setReadiness(m map[string]any) error {
 		}
 		probe["initialDelaySeconds"] = int64(YurtManagerReadinessDelay)
 		probe["periodSeconds"] = int64(YurtManagerReadinessPeriod)
-		containers[i] = cm
 	}
 	return unstructured.SetNestedSlice(m, containers, "spec", "template", "spec", "containers")
 }
