@@ -22,4 +22,10 @@ step "tools (hack/tools.sh)"
 YURTADM_TOOLS_BIN=$(bash hack/tools.sh | tail -n 1)
 export YURTADM_NODE_ROOTFS YURTADM_TOOLS_BIN YURTADM_E2E=1
 step "multi-node scenarios"
-go test -p 1 -count=1 -v -timeout 40m ./test/e2e/multinode/... "$@"
+# The two packages (the edge cluster's scenarios, and convert's on a plain
+# kubeadm cluster) run at once, each on its own cluster: most of their time
+# is waiting on timeouts, grace periods and roll-outs, not the 2 cores.
+# YURTADM_E2E_SERIAL=1 runs them one after the other.
+par=2
+[ "${YURTADM_E2E_SERIAL:-}" = 1 ] && par=1
+go test -p "$par" -count=1 -v -timeout 40m ./test/e2e/multinode/... "$@"

@@ -71,10 +71,7 @@ func New(cfg *Config, logw io.Writer) (*Cluster, error) {
 	if err := cfg.Normalize(); err != nil {
 		return nil, err
 	}
-	dir := os.Getenv(EnvDir)
-	if dir == "" {
-		dir = DefaultDir
-	}
+	dir := dirFor(cfg.Name)
 	if logw == nil {
 		logw = io.Discard
 	}
@@ -181,13 +178,27 @@ type state struct {
 
 func (c *Cluster) statePath() string { return filepath.Join(c.Dir, "state.json") }
 
-// Attach loads a running cluster's description and client from Dir (the
-// CLI's status, exec and fault commands).
-func Attach(logw io.Writer) (*Cluster, error) {
+// dirFor is the Dir of the cluster called name: DefaultDir (or
+// $YURTADM_CLUSTER_DIR) for the default name, with "-<name>" appended for
+// any other, so that clusters of different names can be up at once.
+func dirFor(name string) string {
 	dir := os.Getenv(EnvDir)
 	if dir == "" {
 		dir = DefaultDir
 	}
+	if name != "" && name != DefaultName {
+		dir += "-" + name
+	}
+	return dir
+}
+
+// Attach loads a running cluster's description and client from Dir (the
+// CLI's status, exec and fault commands): the cluster of the default name.
+func Attach(logw io.Writer) (*Cluster, error) { return AttachNamed(DefaultName, logw) }
+
+// AttachNamed is Attach for the cluster called name.
+func AttachNamed(name string, logw io.Writer) (*Cluster, error) {
+	dir := dirFor(name)
 	b, err := os.ReadFile(filepath.Join(dir, "state.json"))
 	if err != nil {
 		return nil, fmt.Errorf("no cluster here (%v): bring one up first", err)
@@ -256,16 +267,13 @@ func (c *Cluster) Create(ctx context.Context) error {
 	if err := c.writeState(&st); err != nil {
 		return err
 	}
+	if err := c.claimHost(); err != nil {
+		return err
+	}
 	if err := c.hostNetwork(); err != nil {
 		return err
 	}
-	if err := c.buildProjectBinaries(ctx); err != nil {
-		return err
-	}
-	if err := c.buildLayers(); err != nil {
-		return err
-	}
-	if err := c.buildImages(ctx); err != nil {
+	if err := c.build(ctx); err != nil {
 		return err
 	}
 	c.logf("layers and images ready (%s)", time.Since(start).Round(time.Millisecond))
@@ -297,6 +305,23 @@ func (c *Cluster) Create(ctx context.Context) error {
 	}
 	c.logf("cluster %s up in %s", c.Config.Name, time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// build makes the harness's binaries, the layer and the images, holding
+// the build directory meanwhile.
+func (c *Cluster) build(ctx context.Context) error {
+	unlock, err := c.LockBuild()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if err := c.buildProjectBinaries(ctx); err != nil {
+		return err
+	}
+	if err := c.buildLayers(); err != nil {
+		return err
+	}
+	return c.buildImages(ctx)
 }
 
 func (c *Cluster) writeState(st *state) error {
@@ -333,8 +358,8 @@ func (c *Cluster) bootAll(ctx context.Context, nodes []*Node) error {
 	return errors.Join(all...)
 }
 
-// hostNetwork creates the bridge with the host's address, sets the
-// sysctls, and accepts the bridge's traffic in FORWARD (a chain of ours).
+// hostNetwork creates the bridge with the host's address and accepts the
+// bridge's traffic in FORWARD (a chain of ours); claimHost set the sysctls.
 func (c *Cluster) hostNetwork() error {
 	br := c.Config.Bridge()
 	steps := [][]string{
@@ -345,9 +370,6 @@ func (c *Cluster) hostNetwork() error {
 		{"iptables", "-w", "-A", c.fwdChain(), "-i", br, "-j", "ACCEPT"},
 		{"iptables", "-w", "-A", c.fwdChain(), "-o", br, "-j", "ACCEPT"},
 		{"iptables", "-w", "-I", "FORWARD", "-j", c.fwdChain()},
-	}
-	for k, v := range hostSysctls {
-		steps = append(steps, []string{"sysctl", "-qw", k + "=" + v})
 	}
 	for _, s := range steps {
 		if out, err := exec.Command(s[0], s[1:]...).CombinedOutput(); err != nil {
@@ -736,10 +758,8 @@ func (c *Cluster) Delete(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("iptables -X %s: %v: %s", c.fwdChain(), err, out))
 		}
 	}
-	for k, v := range st.Sysctls {
-		if v != "" {
-			_ = exec.Command("sysctl", "-qw", k+"="+v).Run()
-		}
+	if err := c.releaseHost(st.Sysctls); err != nil {
+		errs = append(errs, fmt.Errorf("host settings: %w", err))
 	}
 	if len(errs) > 0 {
 		return errors.Join(errs...)
@@ -777,6 +797,9 @@ func (c *Cluster) Leftovers() []string {
 	}
 	if _, err := os.Stat(c.Dir); err == nil {
 		left = append(left, c.Dir)
+	}
+	if c.registered() {
+		left = append(left, "cluster "+c.Config.Name+" still registered in "+HostShare)
 	}
 	return left
 }

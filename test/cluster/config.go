@@ -40,9 +40,14 @@ const (
 	RoleWorker       = "worker" // a plain worker joined by kubeadm join
 )
 
+// DefaultName is the name of a cluster whose description gives none.
+const DefaultName = "yurt"
+
 // Config describes a cluster, like kind's config file.
 type Config struct {
-	// Name prefixes what the harness creates on the host (the bridge).
+	// Name prefixes what the harness creates on the host (the bridge, the
+	// FORWARD chain, the cgroups) and names its Dir: clusters of different
+	// names, subnets and node names can be up at once.
 	Name string `json:"name,omitempty"`
 	// Nodes, the control-plane node first.
 	Nodes []NodeSpec `json:"nodes"`
@@ -76,6 +81,8 @@ type NodeSpec struct {
 	// Index is the node's place in Config.Nodes.
 	Index int `json:"-"`
 }
+
+var clusterName = regexp.MustCompile(`^[a-z][a-z0-9]{0,9}$`)
 
 var nodeName = regexp.MustCompile(`^[a-z][a-z0-9-]{0,10}$`)
 
@@ -112,7 +119,10 @@ func Load(path string) (*Config, error) {
 // Normalize fills defaults and checks the description.
 func (c *Config) Normalize() error {
 	if c.Name == "" {
-		c.Name = "yurt"
+		c.Name = DefaultName
+	}
+	if !clusterName.MatchString(c.Name) {
+		return fmt.Errorf("cluster name %q: lower-case letters and digits, at most 10 (the host's bridge is <name>br0)", c.Name)
 	}
 	if c.Subnet == "" {
 		c.Subnet = "172.31.250.0/24"

@@ -44,6 +44,7 @@ func TestLoadRefusesBadDescriptions(t *testing.T) {
 		{"nodes: [{name: cp, role: control-plane}, {name: c2, role: control-plane}]", "only one control-plane node"},
 		{"subnet: 10.0.0.0/16\nnodes: [{name: cp, role: control-plane}]", "want a /24"},
 		{"nodes: [{name: cp, role: control-plane, colour: red}]", "unknown field"},
+		{"name: my-cluster\nnodes: [{name: cp, role: control-plane}]", `cluster name "my-cluster"`},
 	} {
 		p := filepath.Join(t.TempDir(), "c.yaml")
 		if err := os.WriteFile(p, []byte(tc.yaml), 0o644); err != nil {

@@ -3,7 +3,8 @@
 // down after, failing the run if anything is left; the helpers deploy the
 // web workload and report figures. Every package of scenarios calls Main
 // from its TestMain with its own description; hack/e2e-multinode.sh runs
-// the packages one at a time (they share the host's bridge).
+// the packages at once, so each description has its own cluster name,
+// subnet and node names (the harness keeps the rest apart).
 package clustertest
 
 import (
@@ -56,7 +57,7 @@ func Main(m *testing.M, cfg *cluster.Config) int {
 	// YURTADM_E2E_KEEP=1 (development): reuse a cluster an earlier run
 	// kept with the same nodes, and keep this one.
 	keep := os.Getenv("YURTADM_E2E_KEEP") == "1"
-	if kept, err := cluster.Attach(os.Stderr); keep && err == nil && kept.Client != nil && sameNodes(kept.Config, c.Config) {
+	if kept, err := cluster.AttachNamed(c.Config.Name, os.Stderr); keep && err == nil && kept.Client != nil && sameNodes(kept.Config, c.Config) {
 		fmt.Fprintln(os.Stderr, "reusing the kept cluster (YURTADM_E2E_KEEP=1)")
 		C = kept
 		return m.Run()
@@ -105,9 +106,15 @@ func buildYurtadm(c *cluster.Cluster) error {
 			return err
 		}
 		out := filepath.Join(c.Build, "bin")
+		unlock, err := c.LockBuild()
+		if err != nil {
+			return err
+		}
 		cmd := exec.Command("make", "-s", "build", "BIN="+out)
 		cmd.Dir = root
-		if b, err := cmd.CombinedOutput(); err != nil {
+		b, err := cmd.CombinedOutput()
+		unlock()
+		if err != nil {
 			return fmt.Errorf("make build: %v\n%s", err, b)
 		}
 		bin = filepath.Join(out, "yurtadm")

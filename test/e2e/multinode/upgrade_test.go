@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -34,10 +35,21 @@ func TestYurthubUpgradeOTA(t *testing.T) {
 		if _, err := c.ConvertControlPlane(ctx, cluster.YurthubImage); err != nil {
 			t.Errorf("set yurthub's image back: %v", err)
 		}
+		// yurt-manager marks every node at once; the nodes move side by side.
 		for _, n := range nodes {
 			waitPending(ctx, t, c, n, cluster.YurthubImage)
-			_, _ = n.Run(ctx, "yurtadm", "upgrade", "yurthub", "--wait", "2m")
 		}
+		var wg sync.WaitGroup
+		for _, n := range nodes {
+			wg.Add(1)
+			go func(n *cluster.Node) {
+				defer wg.Done()
+				if r, err := n.Run(ctx, "yurtadm", "upgrade", "yurthub", "--wait", "2m"); err != nil || r.ExitCode != 0 {
+					t.Errorf("%s: set yurthub back to %s: %v\n%s", n.Name, cluster.YurthubImage, err, r)
+				}
+			}(n)
+		}
+		wg.Wait()
 	}()
 
 	upgrade := func(n *cluster.Node, image string, extra ...string) (upgradeOut, cluster.Result) {
@@ -100,7 +112,7 @@ func TestYurthubUpgradeOTA(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitPending(ctx, t, c, n, cluster.YurthubBrokenImage)
-	out, r2 := upgrade(n, cluster.YurthubBrokenImage, "--wait", "45s")
+	out, r2 := upgrade(n, cluster.YurthubBrokenImage, "--wait", "20s")
 	measure(t, "upgrade of %s to a yurthub that never gets healthy: exit %d after %s, rolled back = %v", n.Name, r2.ExitCode, r2.Took.Round(time.Second), out.RolledBack)
 	if r2.ExitCode != 4 || !out.RolledBack || !strings.Contains(r2.Stderr, "--yurthub-image "+cluster.YurthubNextImage) {
 		t.Errorf("broken image: exit %d, %+v; want 4, rolled back, naming the image to set back\n%s", r2.ExitCode, out, r2)

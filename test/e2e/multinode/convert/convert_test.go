@@ -26,13 +26,21 @@ import (
 	"github.com/yurtadm/yurtadm/test/cluster/clustertest"
 )
 
+// The cluster's nodes. Its name, subnet and node names are its own: it
+// runs beside the edge cluster of test/e2e/multinode.
+const (
+	cpName      = "kcp"
+	worker1Name = "kworker1"
+	worker2Name = "kworker2"
+)
+
 // The cluster: a control plane and two workers joined by kubeadm join,
 // the starting point of yurtctl convert.
 func description() *cluster.Config {
-	return &cluster.Config{Nodes: []cluster.NodeSpec{
-		{Name: "cp", Role: cluster.RoleControlPlane},
-		{Name: "worker1", Role: cluster.RoleWorker},
-		{Name: "worker2", Role: cluster.RoleWorker},
+	return &cluster.Config{Name: "kadm", Subnet: "172.31.251.0/24", Nodes: []cluster.NodeSpec{
+		{Name: cpName, Role: cluster.RoleControlPlane},
+		{Name: worker1Name, Role: cluster.RoleWorker},
+		{Name: worker2Name, Role: cluster.RoleWorker},
 	}, NodeMonitorGracePeriod: "20s", TolerationSeconds: 30}
 }
 
@@ -67,7 +75,7 @@ func TestThreeNodeConvert(t *testing.T) {
 	yurtctl := func(args ...string) cluster.Result { t.Helper(); return yurtctlOn(ctx, t, cp, args...) }
 	convertArgs := convertArgs(c, cp, "60s")
 
-	// worker2 lacks yurthub's image: its yurthub can never start.
+	// The second worker lacks yurthub's image: its yurthub can never start.
 	bad, good := workers[1], workers[0]
 	if _, err := bad.Output(ctx, "crictl", "rmi", cluster.YurthubImage); err != nil {
 		t.Fatal(err)
@@ -94,8 +102,8 @@ func TestThreeNodeConvert(t *testing.T) {
 		t.Errorf("rolled-back %s keeps label %s=%s", bad.Name, constants.LabelEdgeWorker, v)
 	}
 
-	// With the image back, a second run converts worker2 too and leaves
-	// worker1 as it is.
+	// With the image back, a second run converts the second worker too
+	// and leaves the first as it is.
 	if _, err := bad.Output(ctx, "ctr", "-n", "k8s.io", "images", "import", "/usr/local/share/ynode-images/common/yurthub.tar"); err != nil {
 		t.Fatal(err)
 	}
@@ -396,8 +404,8 @@ func start(t *testing.T) (c *cluster.Cluster, ctx context.Context, cp *cluster.N
 	t.Helper()
 	c = clustertest.Need(t)
 	ctx = clustertest.Timeout(t, 15*time.Minute)
-	cp = clustertest.Node(t, "cp")
-	workers = []*cluster.Node{clustertest.Node(t, "worker1"), clustertest.Node(t, "worker2")}
+	cp = clustertest.Node(t, cpName)
+	workers = []*cluster.Node{clustertest.Node(t, worker1Name), clustertest.Node(t, worker2Name)}
 	before, pods = map[string]string{}, map[string]string{}
 	for _, w := range workers {
 		if _, err := os.Stat(w.HostPath(constants.YurthubManifest)); err == nil {

@@ -30,7 +30,7 @@ func TestMeasureConvertTwoVsOne(t *testing.T) {
 	}
 	c := clustertest.Need(t)
 	ctx := clustertest.Timeout(t, time.Duration(rounds)*12*time.Minute)
-	cp, worker2 := clustertest.Node(t, "cp"), clustertest.Node(t, "worker2")
+	cp, worker2 := clustertest.Node(t, cpName), clustertest.Node(t, worker2Name)
 	revert := []string{"revert", "--yes", "--timeout", "60s", "--node-image", c.YurtadmImage}
 	walls := map[int][]time.Duration{}
 	for round := 1; round <= rounds; round++ {
@@ -75,7 +75,7 @@ func TestMeasureConvertTwoVsOne(t *testing.T) {
 			if r := yurtctlOn(ctx, t, cp, revert...); r.ExitCode != 0 {
 				t.Fatalf("revert:\n%s", r)
 			}
-			for _, w := range []string{"worker1", "worker2"} {
+			for _, w := range []string{worker1Name, worker2Name} {
 				if err := c.WaitNodeReady(ctx, w, time.Minute); err != nil {
 					t.Fatal(err)
 				}
