@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The multi-node harness (test/cluster) from the command line:
 #   hack/cluster.sh up [--config FILE]   install what is missing, build, bring a cluster up
-#   hack/cluster.sh down                 take it down (nothing left)
+#   hack/cluster.sh down [--name NAME]   take it down (nothing left); NAME: a cluster of
+#                                        another name, e.g. kadm, the e2e convert package's
 #   hack/cluster.sh status|exec|partition|heal|poweroff|boot ...   see test/cluster/cmd/ycluster
 # Run as root on a disposable machine. The node image's base comes from
 # hack/node-image.sh, the binaries from hack/tools.sh (both cached).

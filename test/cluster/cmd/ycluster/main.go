@@ -41,7 +41,23 @@ func main() {
 }
 
 func usage() error {
-	return fmt.Errorf("usage: ycluster up [--config FILE] [--yurtadm PATH] | down | status | workloads | exec NODE CMD... | partition NODE | heal NODE | poweroff [--cut] NODE | boot NODE")
+	return fmt.Errorf("usage: ycluster up [--config FILE] [--yurtadm PATH] | down | status | workloads | exec NODE CMD... | partition NODE | heal NODE | poweroff [--cut] NODE | boot NODE\n"+
+		"  every command but up takes --name NAME first: the cluster of that name (default %q; the e2e convert package's is kadm)", cluster.DefaultName)
+}
+
+// takeName removes a leading "--name NAME" (or --name=NAME) after the
+// command and returns the name, DefaultName without it.
+func takeName(args []string) (string, []string, error) {
+	if len(args) > 1 && strings.HasPrefix(args[1], "--name=") {
+		return strings.TrimPrefix(args[1], "--name="), append([]string{args[0]}, args[2:]...), nil
+	}
+	if len(args) > 1 && args[1] == "--name" {
+		if len(args) < 3 || args[2] == "" {
+			return "", nil, fmt.Errorf("--name needs a cluster name")
+		}
+		return args[2], append([]string{args[0]}, args[3:]...), nil
+	}
+	return cluster.DefaultName, args, nil
 }
 
 func run(ctx context.Context, args []string) error {
@@ -71,11 +87,19 @@ func run(ctx context.Context, args []string) error {
 			return err
 		}
 		return c.Create(ctx)
-	case "down":
-		c, err := cluster.Attach(os.Stderr)
+	}
+	name, args, err := takeName(args)
+	if err != nil {
+		return err
+	}
+	if args[0] == "down" {
+		c, err := cluster.AttachNamed(name, os.Stderr)
 		if err != nil {
-			// Nothing recorded: clean by the default description's names.
-			if c, err = cluster.New(cluster.Default(), os.Stderr); err != nil {
+			// Nothing recorded: clean by the default description's names
+			// (and the nodes found in the cluster's Dir).
+			cfg := cluster.Default()
+			cfg.Name = name
+			if c, err = cluster.New(cfg, os.Stderr); err != nil {
 				return err
 			}
 		}
@@ -85,10 +109,10 @@ func run(ctx context.Context, args []string) error {
 		if left := c.Leftovers(); len(left) > 0 {
 			return fmt.Errorf("left behind: %s", strings.Join(left, "; "))
 		}
-		fmt.Println("cluster down; nothing left behind")
+		fmt.Printf("cluster %s down; nothing left behind\n", c.Config.Name)
 		return nil
 	}
-	c, err := cluster.Attach(os.Stderr)
+	c, err := cluster.AttachNamed(name, os.Stderr)
 	if err != nil {
 		return err
 	}
