@@ -213,6 +213,14 @@ func (l *SlowLink) pipe(dst, src net.Conn) {
 }
 
 // Reset closes every connection open now.
+// Counts are Conns and Bytes so far, read under the link's lock (the
+// link may be carrying traffic).
+func (l *SlowLink) Counts() (conns int, bytes int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.Conns, l.Bytes
+}
+
 func (l *SlowLink) Reset() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()

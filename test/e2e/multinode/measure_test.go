@@ -58,6 +58,28 @@ func TestMeasureJoinVsKubeadmJoin(t *testing.T) {
 		}
 	}()
 
+	// YURTADM_JOIN_LINK=4g: both joins with all of the node's API traffic
+	// over the harness's 4G-like link (cluster.FourG), counted per join.
+	var link *cluster.SlowLink
+	if os.Getenv("YURTADM_JOIN_LINK") == "4g" {
+		var err error
+		if link, err = c.StartSlowLink(cluster.FourG); err != nil {
+			t.Fatal(err)
+		}
+		defer link.Close()
+		if err := n.Route(ctx, link); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = n.Unroute(context.Background()) }()
+	}
+	linkNote := func(c0 int, b0 int64) string {
+		if link == nil {
+			return ""
+		}
+		c1, b1 := link.Counts()
+		return fmt.Sprintf(", %d connections and %d bytes through the link", c1-c0, b1-b0)
+	}
+
 	// runJoin runs one join and returns its time to Ready and, for yurtadm,
 	// its own phase times.
 	runJoin := func(kubeadm bool, extra ...string) (time.Duration, time.Duration, []join.PhaseTime) {
@@ -115,10 +137,20 @@ func TestMeasureJoinVsKubeadmJoin(t *testing.T) {
 	var phaseOrder []string
 	for i := 0; i < rounds; i++ {
 		resetWith("yurtadm")
+		var c0 int
+		var b0 int64
+		if link != nil {
+			c0, b0 = link.Counts()
+		}
 		k, kCmd, _ := runJoin(true)
+		kLink := linkNote(c0, b0)
 		theirs = append(theirs, k)
 		resetWith("kubeadm")
+		if link != nil {
+			c0, b0 = link.Counts()
+		}
 		y, yCmd, phases := runJoin(false, "-o", "json")
+		yLink := linkNote(c0, b0)
 		ours = append(ours, y)
 		var parts []string
 		for _, p := range phases {
@@ -128,17 +160,21 @@ func TestMeasureJoinVsKubeadmJoin(t *testing.T) {
 			phaseSum[p.Name] += time.Duration(p.Millis) * time.Millisecond
 			parts = append(parts, fmt.Sprintf("%s %dms", p.Name, p.Millis))
 		}
-		measure(t, "round %d: kubeadm join %s to Ready (command %s); yurtadm join %s to Ready (command %s: %s)",
-			i+1, k.Round(10*time.Millisecond), kCmd.Round(10*time.Millisecond), y.Round(10*time.Millisecond),
-			yCmd.Round(10*time.Millisecond), strings.Join(parts, ", "))
+		measure(t, "round %d: kubeadm join %s to Ready (command %s%s); yurtadm join %s to Ready (command %s%s: %s)",
+			i+1, k.Round(10*time.Millisecond), kCmd.Round(10*time.Millisecond), kLink, y.Round(10*time.Millisecond),
+			yCmd.Round(10*time.Millisecond), yLink, strings.Join(parts, ", "))
 	}
 	mo, mt := framework.Median(ours), framework.Median(theirs)
 	var mean []string
 	for _, p := range phaseOrder {
 		mean = append(mean, fmt.Sprintf("%s %s", p, (phaseSum[p]/time.Duration(rounds)).Round(time.Millisecond)))
 	}
-	measure(t, "join to Node Ready, median of %d alternating rounds: yurtadm join %s, kubeadm join %s, ratio %.2f; yurtadm's phases, mean: %s",
-		rounds, mo.Round(10*time.Millisecond), mt.Round(10*time.Millisecond), float64(mo)/float64(mt), strings.Join(mean, ", "))
+	over := "direct link"
+	if link != nil {
+		over = "over the 4G-like link (" + cluster.FourG.String() + ")"
+	}
+	measure(t, "join to Node Ready, %s, median of %d alternating rounds: yurtadm join %s, kubeadm join %s, ratio %.2f; yurtadm's phases, mean: %s",
+		over, rounds, mo.Round(10*time.Millisecond), mt.Round(10*time.Millisecond), float64(mo)/float64(mt), strings.Join(mean, ", "))
 }
 
 // needMeasure is need for a benchmark: it runs only with
