@@ -285,9 +285,20 @@ func TestNodesRBACIsNarrow(t *testing.T) {
 			t.Errorf("%s: yurthub did not list its ConfigMap in kube-system", n.Name)
 		}
 		for _, l := range strings.Split(logs, "\n") {
-			if strings.Contains(strings.ToLower(l), "forbidden") {
-				t.Errorf("%s: yurthub was forbidden something: %s", n.Name, l)
+			if !strings.Contains(strings.ToLower(l), "forbidden") {
+				continue
 			}
+			// Not RBAC: yurthub v1.7.0's autonomy proxy writes the Node
+			// status from its cached Node first; when the node lifecycle
+			// controller changed the taints meanwhile (after a scenario
+			// kept the node from reporting), the NodeRestriction admission
+			// refuses it and yurthub retries from the cloud (seen once, CI
+			// of 966a433, on edge2).
+			if strings.Contains(l, "autonomy.go") && strings.Contains(l, "is not allowed to modify taints") {
+				t.Logf("%s: yurthub's autonomy proxy refused by NodeRestriction (stale cached taints, not RBAC): %s", n.Name, l)
+				continue
+			}
+			t.Errorf("%s: yurthub was forbidden something: %s", n.Name, l)
 		}
 	}
 }
