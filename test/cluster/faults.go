@@ -212,7 +212,6 @@ func (l *SlowLink) pipe(dst, src net.Conn) {
 	}
 }
 
-// Reset closes every connection open now.
 // Counts are Conns and Bytes so far, read under the link's lock (the
 // link may be carrying traffic).
 func (l *SlowLink) Counts() (conns int, bytes int64) {
@@ -221,6 +220,7 @@ func (l *SlowLink) Counts() (conns int, bytes int64) {
 	return l.Conns, l.Bytes
 }
 
+// Reset closes every connection open now.
 func (l *SlowLink) Reset() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()

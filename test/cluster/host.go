@@ -32,15 +32,11 @@ type hostShare struct {
 // back (removes it once no cluster is left). Entries whose Dir has no
 // state.json any more (a run killed before its Delete) are dropped first.
 func withHost(fn func(*hostShare) error) error {
-	lock, err := os.OpenFile(HostShare+".lock", os.O_CREATE|os.O_RDWR|unix.O_NOFOLLOW, 0o600)
+	lock, err := flockFile(HostShare + ".lock")
 	if err != nil {
 		return err
 	}
 	defer lock.Close()
-	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX); err != nil {
-		return fmt.Errorf("lock %s: %w", lock.Name(), err)
-	}
-	defer unix.Flock(int(lock.Fd()), unix.LOCK_UN) //nolint:errcheck // closing releases it too
 	hs := hostShare{Sysctls: map[string]string{}, Clusters: map[string]string{}}
 	if b, err := os.ReadFile(HostShare); err == nil {
 		if err := json.Unmarshal(b, &hs); err != nil {
@@ -144,13 +140,23 @@ func (c *Cluster) LockBuild() (unlock func(), err error) {
 	if err := os.MkdirAll(c.Build, 0o755); err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(filepath.Join(c.Build, ".lock"), os.O_CREATE|os.O_RDWR|unix.O_NOFOLLOW, 0o600)
+	f, err := flockFile(filepath.Join(c.Build, ".lock"))
+	if err != nil {
+		return nil, err
+	}
+	return func() { f.Close() }, nil
+}
+
+// flockFile opens path (created if missing, never through a symlink) and
+// holds an exclusive flock on it until the file is closed.
+func flockFile(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR|unix.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return nil, err
 	}
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("lock %s: %w", f.Name(), err)
+		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
-	return func() { f.Close() }, nil
+	return f, nil
 }

@@ -4,6 +4,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // The registry keeps the values from before the first cluster while any
@@ -66,5 +68,33 @@ func TestHostRegistryOutlivesAllButTheLastCluster(t *testing.T) {
 	}
 	if c.registered() {
 		t.Fatal("b still registered")
+	}
+}
+
+// flockFile holds its lock until closed, and refuses a symlink.
+func TestFlockFileIsExclusiveAndRefusesSymlinks(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "x.lock")
+	f, err := flockFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := os.OpenFile(p, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	if err := unix.Flock(int(g.Fd()), unix.LOCK_EX|unix.LOCK_NB); err == nil {
+		t.Fatal("a second flock succeeded while the first was held")
+	}
+	f.Close()
+	if err := unix.Flock(int(g.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		t.Fatalf("the lock is still held after close: %v", err)
+	}
+	link := filepath.Join(t.TempDir(), "link.lock")
+	if err := os.Symlink(p, link); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := flockFile(link); err == nil {
+		t.Fatal("flockFile followed a symlink")
 	}
 }
