@@ -15,8 +15,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -62,6 +64,9 @@ type Options struct {
 	// NewClient builds a client for a config; nil means kube.New.
 	// Tests hand in fakes here.
 	NewClient func(*rest.Config) (kube.Interface, error)
+	// AlsoRead are further reads with the token, run once the CA is
+	// pinned, alongside kubeadm's ConfigMaps, with discovery's client.
+	AlsoRead []func(context.Context, kube.Interface)
 }
 
 // Result is what discovery learned about the cluster.
@@ -78,11 +83,18 @@ type Result struct {
 	KubernetesVersion string
 	// KubeletConfig is the KubeletConfiguration YAML of kubelet-config.
 	KubeletConfig []byte
+
+	transport http.RoundTripper // discovery's, CA pinned (pinnedTransport)
 }
 
 // TokenConfig is a client of the discovered API server that trusts only
-// the pinned CA and authenticates with the bootstrap token.
+// the pinned CA and authenticates with the bootstrap token. A Result of
+// Discover hands on its connection: the clients of its TokenConfigs share
+// the one discovery made and pinned.
 func (r *Result) TokenConfig(token string) *rest.Config {
+	if r.transport != nil {
+		return &rest.Config{Host: r.Server, BearerToken: token, Transport: r.transport}
+	}
 	return &rest.Config{Host: r.Server, BearerToken: token, TLSClientConfig: rest.TLSClientConfig{CAData: r.CAData}}
 }
 
@@ -189,9 +201,12 @@ func Discover(ctx context.Context, o Options) (*Result, error) {
 	}
 	tokenID, tokenSecret, _ := strings.Cut(o.Token, ".")
 
-	// 1. cluster-info, anonymously and without trusting the server yet.
-	insecure := &rest.Config{Host: server, Timeout: timeout, TLSClientConfig: rest.TLSClientConfig{Insecure: true}}
-	cm, err := getClusterInfo(ctx, o, insecure)
+	// 1. cluster-info, anonymously and without trusting the server yet,
+	// on the connection the token's requests will use once it is trusted.
+	u, _ := url.Parse(server)
+	pinned := newPinnedTransport(u.Hostname())
+	anonymous := &rest.Config{Host: server, Timeout: timeout, Transport: pinned}
+	cm, err := getClusterInfo(ctx, o, anonymous)
 	if err != nil {
 		return nil, err
 	}
@@ -235,23 +250,38 @@ func Discover(ctx context.Context, o Options) (*Result, error) {
 		}
 	}
 
-	// 3. from now on trust only that CA, and use the token.
-	res := &Result{Server: server, CAData: cluster.CertificateAuthorityData, CAHash: hash, ClusterName: clusterName}
+	// 3. from now on trust only that CA, and use the token. The
+	// connection cluster-info came on must be one the CA signed.
+	if err := pinned.trust(certs); err != nil {
+		return nil, cmdutil.WithHint(fmt.Errorf("%w: %v", ErrCAPin, err), cmdutil.ExitError,
+			"the API server at "+server+" is not the cluster its signed cluster-info names, or its serving certificate does not list this address")
+	}
+	res := &Result{Server: server, CAData: cluster.CertificateAuthorityData, CAHash: hash, ClusterName: clusterName, transport: pinned}
 	secure := res.TokenConfig(o.Token)
 	secure.Timeout = timeout
 	client, err := o.client(secure)
 	if err != nil {
 		return nil, err
 	}
-	kcm, err := getConfigMap(ctx, client, KubeadmConfigMap)
-	if err != nil {
-		return nil, err
+	// kubeadm's two ConfigMaps and the caller's reads at once: one round
+	// trip instead of one each.
+	var kcm, kl *corev1.ConfigMap
+	var kcmErr, klErr error
+	var wg sync.WaitGroup
+	wg.Add(2 + len(o.AlsoRead))
+	go func() { defer wg.Done(); kcm, kcmErr = getConfigMap(ctx, client, KubeadmConfigMap) }()
+	go func() { defer wg.Done(); kl, klErr = getConfigMap(ctx, client, KubeletConfigMap) }()
+	for _, read := range o.AlsoRead {
+		go func() { defer wg.Done(); read(ctx, client) }()
+	}
+	wg.Wait()
+	if kcmErr != nil {
+		return nil, kcmErr
+	}
+	if klErr != nil {
+		return nil, klErr
 	}
 	res.KubernetesVersion, err = kubernetesVersion(kcm.Data[KubeadmConfigKey])
-	if err != nil {
-		return nil, err
-	}
-	kl, err := getConfigMap(ctx, client, KubeletConfigMap)
 	if err != nil {
 		return nil, err
 	}

@@ -203,12 +203,40 @@ func TestDiscover(t *testing.T) {
 	if len(c.configs) != 2 {
 		t.Fatalf("built %d clients, want 2 (anonymous, then with the token)", len(c.configs))
 	}
-	// cluster-info is read without credentials, the rest with the token and the pinned CA only.
-	if anon := c.configs[0]; anon.BearerToken != "" || !anon.Insecure {
-		t.Errorf("first client: token set %v, insecure %v; want anonymous and not yet trusting", anon.BearerToken != "", anon.Insecure)
+	// cluster-info is read without credentials, the rest with the token,
+	// both on discovery's transport, which trusts only the pinned CA once
+	// it is pinned (pinned_test.go); later clients share it.
+	anon, sec := c.configs[0], c.configs[1]
+	pinned, ok := anon.Transport.(*pinnedTransport)
+	if !ok || anon.BearerToken != "" {
+		t.Fatalf("first client: transport %T, token set %v; want anonymous on discovery's pinned transport", anon.Transport, anon.BearerToken != "")
 	}
-	if sec := c.configs[1]; sec.BearerToken != token || sec.Insecure || len(sec.CAData) == 0 {
-		t.Errorf("second client: want the token and the pinned CA")
+	if sec.BearerToken != token || sec.Transport != pinned {
+		t.Errorf("second client: want the token on the same transport")
+	}
+	if pinned.roots == nil {
+		t.Error("the transport was not pinned to the cluster CA")
+	}
+	if later := res.TokenConfig(token); later.Transport != pinned || later.BearerToken != token {
+		t.Errorf("TokenConfig: transport %T, want discovery's, with the token", later.Transport)
+	}
+}
+
+func TestDiscoverRunsAlsoReadWithTheToken(t *testing.T) {
+	c := newFakeCluster(t, "abcdef", secret)
+	o := c.options(c.caHash)
+	var got *corev1.ConfigMap
+	o.AlsoRead = append(o.AlsoRead, func(ctx context.Context, cl kube.Interface) {
+		got, _ = cl.CoreV1().ConfigMaps("kube-system").Get(ctx, KubeletConfigMap, metav1.GetOptions{})
+	})
+	if _, err := Discover(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	if got == nil || got.Name != KubeletConfigMap {
+		t.Fatalf("AlsoRead did not run with the token's client (read %v)", got)
+	}
+	if n := len(c.configs); n != 2 {
+		t.Errorf("built %d clients, want 2: AlsoRead shares the token's", n)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/yurtadm/yurtadm/pkg/host"
 	"github.com/yurtadm/yurtadm/pkg/kube"
 	"github.com/yurtadm/yurtadm/pkg/preflight"
+	"github.com/yurtadm/yurtadm/pkg/yurthub"
 )
 
 // Data is what the join phases ask for. Phases never build clients, hosts
@@ -60,6 +61,13 @@ type Data interface {
 	// HubManifest is the yurthub static pod this node runs, rendered once
 	// (from the cluster's template when it has one).
 	HubManifest() ([]byte, error)
+	// IssueCert sends r's CSR once (by r.pair) and returns its answer to
+	// come: phases ask for their certificates early and write them later.
+	IssueCert(r certRequest) *certFuture
+	// StaticSetTemplate is the cluster's yurthub template for this node
+	// (yurthub.ReadStaticSetTemplate), read once: during discovery,
+	// alongside kubeadm's ConfigMaps.
+	StaticSetTemplate() (*yurthub.StaticSetTemplate, string, error)
 	// Outcome is what the phases report beyond the options: which yurthub
 	// template was used, the autonomy set.
 	Outcome() *Outcome
@@ -99,7 +107,44 @@ type joinData struct {
 	hubOnce    sync.Once
 	hub        []byte
 	hubErr     error
+	certsMu    sync.Mutex
+	certs      map[string]*certFuture
+	tmplOnce   sync.Once
+	tmpl       *yurthub.StaticSetTemplate
+	tmplWhy    string
+	tmplErr    error
 	outcome    Outcome
+}
+
+func (d *joinData) IssueCert(r certRequest) *certFuture {
+	d.certsMu.Lock()
+	defer d.certsMu.Unlock()
+	if f := d.certs[r.pair]; f != nil {
+		return f
+	}
+	if d.certs == nil {
+		d.certs = map[string]*certFuture{}
+	}
+	f := &certFuture{done: make(chan struct{})}
+	d.certs[r.pair] = f
+	go func() { defer close(f.done); f.got = r.issue(d) }()
+	return f
+}
+
+// readTemplate reads the cluster's yurthub template with client, once.
+func (d *joinData) readTemplate(ctx context.Context, client kube.Interface) {
+	d.tmplOnce.Do(func() {
+		d.tmpl, d.tmplWhy, d.tmplErr = yurthub.ReadStaticSetTemplate(ctx, client, d.opts.Namespace, staticSetName(d.opts))
+	})
+}
+
+func (d *joinData) StaticSetTemplate() (*yurthub.StaticSetTemplate, string, error) {
+	client, err := d.BootstrapClient()
+	if err != nil {
+		return nil, "no client to read the cluster's template: " + err.Error(), nil
+	}
+	d.readTemplate(d.ctx, client)
+	return d.tmpl, d.tmplWhy, d.tmplErr
 }
 
 func (d *joinData) Outcome() *Outcome { return &d.outcome }
@@ -161,6 +206,9 @@ func (d *joinData) Discovery() (*discovery.Result, error) {
 			CACertHashes:             o.CACertHashes,
 			UnsafeSkipCAVerification: o.UnsafeSkipCAVerification,
 			NewClient:                d.client,
+			// The template is read in the same round trip as kubeadm's
+			// ConfigMaps: one 300 ms fewer on a 4G link.
+			AlsoRead: []func(context.Context, kube.Interface){d.readTemplate},
 		})
 	})
 	return d.discovered, d.discErr

@@ -13,7 +13,9 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -52,7 +54,7 @@ type cluster struct {
 	caPEM   []byte
 	caHash  string
 	objects []runtime.Object
-	clients int // how many clients were built
+	clients atomic.Int32 // how many clients were built (phases build them concurrently)
 }
 
 func newCluster(t *testing.T, signWith string, nodeReady bool) *cluster {
@@ -147,7 +149,7 @@ func newHarness(t *testing.T, c *cluster) *harness {
 			if c == nil {
 				t.Fatal("join built an API client although it should have stopped before any network access")
 			}
-			c.clients++
+			c.clients.Add(1)
 			cs := fake.NewSimpleClientset(c.objects...)
 			if hh.signer != nil {
 				hh.signer.react(cs)
@@ -608,7 +610,7 @@ func TestJoinOnAJoinedNodeStopsInPreflight(t *testing.T) {
 	if after := hosttest.Tree(t, hh.h); strings.Join(after, "\n") != strings.Join(before, "\n") {
 		t.Errorf("preflight failure changed the host")
 	}
-	if c.clients != 0 {
+	if c.clients.Load() != 0 {
 		t.Errorf("join went to the network after preflight failed")
 	}
 }
@@ -928,16 +930,21 @@ func TestJoinAutonomyDurationIsValidated(t *testing.T) {
 func TestJoinStartsKubeletOnceThroughYurthub(t *testing.T) {
 	c := newCluster(t, testToken, true)
 	hh := newHarness(t, c)
-	hh.signer = &signer{t: t}
-	hh.env.ServingCertWait = 2 * time.Second
+	hh.signer = &signer{t: t, together: 2}
+	hh.env.ServingCertWait = 5 * time.Second
 	hh.init.OnStart = nil // kubelet finds its certificate; it bootstraps nothing
 	if err := hh.run(baseArgs(c)...); err != nil {
 		t.Fatalf("join: %v\n%s", err, hh.stderr.String())
 	}
+	sort.Strings(hh.signer.signed)
 	if got := strings.Join(hh.signer.signed, ","); got != "kubernetes.io/kube-apiserver-client-kubelet,kubernetes.io/kubelet-serving" {
 		t.Errorf("signed %s", got)
 	}
-	req := hh.signer.asked // the last: yurthub's; kubelet's was the same subject
+	// Both asked for at once: one wait for the approvals, not two.
+	if !hh.signer.overlapped {
+		t.Error("kubelet's and yurthub's CSRs were sent one after the other")
+	}
+	req := hh.signer.asked // either's: both are the node's subject
 	if req.Subject.CommonName != "system:node:edge-1" {
 		t.Errorf("CSR subject %v", req.Subject)
 	}

@@ -93,6 +93,7 @@ func runKubeletFiles(d Data) error {
 	// kubelet's client certificate asked for here, kubelet starts once,
 	// already pointed at yurthub; otherwise it bootstraps with the token
 	// and kubelet-yurthub restarts it onto yurthub.
+	requestServingCertEarly(d)
 	if onHub := d.ServingCertWait() > 0 && kubeletCertFirst(d); onHub {
 		d.KubeletOnYurthub(true)
 		kc, err := yurthubKubeletKubeconfig()
@@ -219,15 +220,8 @@ func renderHub(d Data, res *discovery.Result) ([]byte, error) {
 			ExtraArgs:     o.YurthubExtraArgs,
 		})
 	}
-	yss := constants.YurthubStaticSet
-	if o.NodeType == constants.NodeTypeCloud {
-		yss = constants.YurthubCloudStaticSet
-	}
-	client, err := d.BootstrapClient()
-	if err != nil {
-		return builtin("no client to read the cluster's template: " + err.Error())
-	}
-	t, why, err := yurthub.ReadStaticSetTemplate(d.Context(), client, o.Namespace, yss)
+	yss := staticSetName(o)
+	t, why, err := d.StaticSetTemplate()
 	if err != nil {
 		d.IO().Logf("yurthub", "WARNING: %v", err)
 	}
@@ -255,6 +249,15 @@ func renderHub(d Data, res *discovery.Result) ([]byte, error) {
 	}
 	d.Outcome().YurthubTemplate = "the cluster's YurtStaticSet " + o.Namespace + "/" + yss + " (ConfigMap " + t.Where + ")"
 	return manifest, nil
+}
+
+// staticSetName is the YurtStaticSet whose template a node of o's type
+// runs.
+func staticSetName(o *Options) string {
+	if o.NodeType == constants.NodeTypeCloud {
+		return constants.YurthubCloudStaticSet
+	}
+	return constants.YurthubStaticSet
 }
 
 func runKubeletStart(d Data) error {

@@ -14,6 +14,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -41,6 +42,41 @@ type signer struct {
 	csr    *certificatesv1.CertificateSigningRequest
 	config *rest.Config
 	signed []string // the signer names of the CSRs signed
+	// together, when set, holds each CSR's creation until that many are
+	// being created at once (at most 2 s); overlapped says they were.
+	together   int
+	overlapped bool
+	mu         sync.Mutex
+	created    int
+	allIn      chan struct{}
+}
+
+// meet holds a CSR's creation until s.together of them are in.
+func (s *signer) meet() {
+	s.mu.Lock()
+	if s.together == 0 {
+		s.mu.Unlock()
+		return
+	}
+	if s.allIn == nil {
+		s.allIn = make(chan struct{})
+	}
+	s.created++
+	if s.created == s.together {
+		close(s.allIn)
+		s.mu.Unlock()
+		return
+	}
+	all := s.allIn
+	s.mu.Unlock()
+	// Overlapped only when another CSR came while this one waited.
+	select {
+	case <-all:
+		s.mu.Lock()
+		s.overlapped = true
+		s.mu.Unlock()
+	case <-time.After(2 * time.Second):
+	}
 }
 
 func (s *signer) client(cfg *rest.Config) (kube.Interface, error) {
@@ -53,6 +89,9 @@ func (s *signer) client(cfg *rest.Config) (kube.Interface, error) {
 // react makes c sign (or deny) the CSRs created through it.
 func (s *signer) react(c *fake.Clientset) {
 	c.PrependReactor("create", "certificatesigningrequests", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		s.meet()
+		s.mu.Lock()
+		defer s.mu.Unlock()
 		csr := a.(k8stesting.CreateAction).GetObject().(*certificatesv1.CertificateSigningRequest)
 		csr.Name = csr.GenerateName + "x1"
 		s.csr = csr
