@@ -15,6 +15,11 @@ type InitSystem interface {
 	ServiceStart(service string) error
 	ServiceStop(service string) error
 	ServiceRestart(service string) error
+	// ServiceRestartNoReload restarts service without re-reading unit
+	// files, for a restart after which only its environment files
+	// changed (systemd reads those at each start). daemon-reload takes
+	// 0.2-0.3 s on a small machine.
+	ServiceRestartNoReload(service string) error
 	ServiceExists(service string) bool
 	ServiceIsEnabled(service string) bool
 	ServiceIsActive(service string) bool
@@ -66,6 +71,9 @@ func (s Systemd) ServiceRestart(service string) error {
 	}
 	return s.run("restart", service)
 }
+
+// ServiceRestartNoReload restarts service as its unit files were loaded.
+func (s Systemd) ServiceRestartNoReload(service string) error { return s.run("restart", service) }
 
 // ServiceExists reports whether systemd knows the unit.
 func (s Systemd) ServiceExists(service string) bool {

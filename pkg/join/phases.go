@@ -397,8 +397,13 @@ func runWaitReady(d Data) error {
 }
 
 // kickGrace is how long kubelet, started on yurthub, has to register its
-// Node once yurthub is ready before join restarts it.
-const kickGrace = 300 * time.Millisecond
+// Node once yurthub is ready before join restarts it. Short: yurthub v1.7.0
+// is ready about 2.3 s after kubelet starts (its own Service list is
+// refused with 429 by its multiplexer while that initialises, and
+// retried a second later), when kubelet's registration back-off has
+// reached 1.6 s between tries; its next try is then 0.5-1.5 s away, a
+// restart registers within 0.5 s (docs/benchmarks.md).
+const kickGrace = 100 * time.Millisecond
 
 // kickKubelet handles a kubelet that started on yurthub: it has been
 // retrying its node registration while yurthub came up, each refusal
@@ -438,9 +443,11 @@ func kickKubelet(d Data) error {
 // restartKubelet restarts kubelet, noted as started by this run before
 // (rollback must know) and again after: reports from then on are the
 // restarted kubelet's, the old one is gone once the restart returns.
+// kubelet-start reloaded the unit files already; since then join writes
+// only kubeadm-flags.env, an environment file read at each start.
 func restartKubelet(d Data) error {
 	d.KubeletStarted(true)
-	if err := d.Host().Init.ServiceRestart(constants.KubeletService); err != nil {
+	if err := d.Host().Init.ServiceRestartNoReload(constants.KubeletService); err != nil {
 		return fmt.Errorf("restart kubelet: %w", err)
 	}
 	d.KubeletStarted(true)

@@ -72,12 +72,17 @@ func TestMeasureJoinVsKubeadmJoin(t *testing.T) {
 		}
 		defer func() { _ = n.Unroute(context.Background()) }()
 	}
-	linkNote := func(c0 int, b0 int64) string {
+	// linkMark notes the link's counts; the function it returns says what
+	// went through the link since ("" without one).
+	linkMark := func() func() string {
 		if link == nil {
-			return ""
+			return func() string { return "" }
 		}
-		c1, b1 := link.Counts()
-		return fmt.Sprintf(", %d connections and %d bytes through the link", c1-c0, b1-b0)
+		c0, b0 := link.Counts()
+		return func() string {
+			c1, b1 := link.Counts()
+			return fmt.Sprintf(", %d connections and %d bytes through the link", c1-c0, b1-b0)
+		}
 	}
 
 	// runJoin runs one join and returns its time to Ready and, for yurtadm,
@@ -137,20 +142,14 @@ func TestMeasureJoinVsKubeadmJoin(t *testing.T) {
 	var phaseOrder []string
 	for i := 0; i < rounds; i++ {
 		resetWith("yurtadm")
-		var c0 int
-		var b0 int64
-		if link != nil {
-			c0, b0 = link.Counts()
-		}
+		since := linkMark()
 		k, kCmd, _ := runJoin(true)
-		kLink := linkNote(c0, b0)
+		kLink := since()
 		theirs = append(theirs, k)
 		resetWith("kubeadm")
-		if link != nil {
-			c0, b0 = link.Counts()
-		}
+		since = linkMark()
 		y, yCmd, phases := runJoin(false, "-o", "json")
-		yLink := linkNote(c0, b0)
+		yLink := since()
 		ours = append(ours, y)
 		var parts []string
 		for _, p := range phases {
