@@ -103,33 +103,41 @@ func WaitHealthy(ctx context.Context, hc *http.Client, url string, interval time
 // the last state seen, for the error message.
 func WaitNodeReady(ctx context.Context, client kube.Interface, name string, since time.Time, interval time.Duration) (string, error) {
 	last := "not found yet"
-	held := 0
+	var readySince time.Time // first of the checks in a row that found it Ready
 	err := Poll(ctx, interval, func(ctx context.Context) (bool, error) {
 		n, err := client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
-			last, held = err.Error(), 0
+			last, readySince = err.Error(), time.Time{}
 			return false, nil
 		}
 		ok, state := NodeReady(n, since)
 		last = state
 		if !ok {
-			held = 0
+			readySince = time.Time{}
 			return false, nil
 		}
 		// Ready must hold: a kubelet just restarted can report Ready and
 		// then, a moment later, NotReady (seen on the multi-node harness:
-		// Ready=False 110 ms after a join said Ready).
-		held++
-		if held < readyHolds {
-			last = state + fmt.Sprintf(" (%d of %d checks in a row)", held, readyHolds)
+		// Ready=False 110 ms after a join said Ready). It holds when every
+		// check over readyHoldIntervals intervals found it Ready: at the
+		// join's 100 ms, 4 checks on a fast link, 2 when each read takes
+		// a 300 ms round trip (a 4G link), not 4 of 400 ms.
+		now := time.Now()
+		if readySince.IsZero() {
+			readySince = now
 		}
-		return held >= readyHolds, nil
+		if held, hold := now.Sub(readySince), readyHoldIntervals*interval; held < hold {
+			last = state + fmt.Sprintf(" (held %s of %s)", held.Round(time.Millisecond), hold)
+			return false, nil
+		}
+		return true, nil
 	})
 	return last, err
 }
 
-// readyHolds is how many checks in a row must find the Node Ready.
-const readyHolds = 4
+// readyHoldIntervals is how many poll intervals the checks in a row must
+// find the Node Ready for.
+const readyHoldIntervals = 3
 
 // readySettle is how long after kubelet's restart an ambiguous Ready (see
 // NodeReadyAt) is taken as holding: a restarted kubelet's NotReady comes
