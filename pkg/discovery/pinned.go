@@ -51,6 +51,10 @@ type dialed struct {
 // spareIdle is how long an untaken spare connection is kept.
 const spareIdle = 30 * time.Second
 
+// tlsHandshakeTimeout bounds each TLS handshake, dialled here (dialTLS)
+// or by the transport (proxied connections): client-go's value.
+const tlsHandshakeTimeout = 10 * time.Second
+
 func newPinnedTransport(host string) *pinnedTransport {
 	p := &pinnedTransport{host: host}
 	p.tls = &tls.Config{
@@ -66,7 +70,7 @@ func newPinnedTransport(host string) *pinnedTransport {
 		// ones dialTLS; both verify the same way.
 		TLSClientConfig:     p.tls,
 		DialTLSContext:      p.dialTLS,
-		TLSHandshakeTimeout: 10 * time.Second,
+		TLSHandshakeTimeout: tlsHandshakeTimeout,
 		MaxIdleConnsPerHost: 25,
 		MaxConnsPerHost:     1,
 		DialContext:         p.dial,
@@ -99,9 +103,10 @@ func (p *pinnedTransport) dialTLS(ctx context.Context, network, addr string) (ne
 		p.spare = ch
 		p.mu.Unlock()
 		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			c, err := p.handshake(ctx, network, addr)
+			// Not the request's context: the spare outlives the request
+			// that started it. The dialer's and the handshake's timeouts
+			// bound it.
+			c, err := p.handshake(context.Background(), network, addr)
 			ch <- dialed{conn: c, addr: addr, err: err}
 			time.AfterFunc(spareIdle, func() { p.dropSpare(ch) })
 		}()
@@ -130,11 +135,9 @@ func (p *pinnedTransport) handshake(ctx context.Context, network, addr string) (
 		return nil, err
 	}
 	cfg := p.tls.Clone()
-	if cfg.ServerName == "" {
-		cfg.ServerName = p.host
-	}
+	cfg.ServerName = p.host
 	conn := tls.Client(raw, cfg)
-	hctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	hctx, cancel := context.WithTimeout(ctx, tlsHandshakeTimeout)
 	defer cancel()
 	if err := conn.HandshakeContext(hctx); err != nil {
 		raw.Close()

@@ -131,19 +131,27 @@ func (d *joinData) IssueCert(r certRequest) *certFuture {
 	return f
 }
 
-// readTemplate reads the cluster's yurthub template with client, once.
+// readTemplate reads the cluster's yurthub template with discovery's
+// client, once.
 func (d *joinData) readTemplate(ctx context.Context, client kube.Interface) {
+	d.readTemplateWith(ctx, func() (kube.Interface, error) { return client, nil })
+}
+
+// readTemplateWith reads the template once, with the client it builds
+// only then.
+func (d *joinData) readTemplateWith(ctx context.Context, client func() (kube.Interface, error)) {
 	d.tmplOnce.Do(func() {
-		d.tmpl, d.tmplWhy, d.tmplErr = yurthub.ReadStaticSetTemplate(ctx, client, d.opts.Namespace, staticSetName(d.opts))
+		c, err := client()
+		if err != nil {
+			d.tmplWhy = "no client to read the cluster's template: " + err.Error()
+			return
+		}
+		d.tmpl, d.tmplWhy, d.tmplErr = yurthub.ReadStaticSetTemplate(ctx, c, d.opts.Namespace, staticSetName(d.opts))
 	})
 }
 
 func (d *joinData) StaticSetTemplate() (*yurthub.StaticSetTemplate, string, error) {
-	client, err := d.BootstrapClient()
-	if err != nil {
-		return nil, "no client to read the cluster's template: " + err.Error(), nil
-	}
-	d.readTemplate(d.ctx, client)
+	d.readTemplateWith(d.ctx, d.BootstrapClient)
 	return d.tmpl, d.tmplWhy, d.tmplErr
 }
 

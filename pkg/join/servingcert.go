@@ -83,10 +83,11 @@ func (r certRequest) preseed(d Data, phase string) error {
 			r.what, r.signer, r.current)
 		return nil
 	}
-	if d.Host().FS.Exists(r.current) {
-		return fmt.Errorf("%s exists already", r.current)
+	f, err := r.send(d)
+	if err != nil {
+		return err
 	}
-	got := d.IssueCert(r).wait()
+	got := f.wait()
 	if got.err != nil {
 		return got.err
 	}
@@ -100,6 +101,15 @@ func (r certRequest) preseed(d Data, phase string) error {
 	}
 	d.IO().Logf(phase, "Wrote %s %s (CSR %s approved)", r.what, r.current, got.csr)
 	return nil
+}
+
+// send asks for the certificate (once: Data.IssueCert) unless its store
+// has one already.
+func (r certRequest) send(d Data) (*certFuture, error) {
+	if d.Host().FS.Exists(r.current) {
+		return nil, fmt.Errorf("%s exists already", r.current)
+	}
+	return d.IssueCert(r), nil
 }
 
 // issued is the cluster's answer to a certRequest: the certificate, its
@@ -182,8 +192,9 @@ func servingCertRequest(d Data) certRequest {
 // approved in one wait instead of one after the other (2 round trips,
 // 0.6 s, fewer over a 4G link).
 func requestServingCertEarly(d Data) {
-	if d.ServingCertWait() > 0 && !d.DryRun() && !d.Host().FS.Exists(constants.YurthubServerCert) {
-		d.IssueCert(servingCertRequest(d))
+	if d.ServingCertWait() > 0 && !d.DryRun() {
+		// An existing certificate is the yurthub phase's to report.
+		_, _ = servingCertRequest(d).send(d)
 	}
 }
 

@@ -289,11 +289,13 @@ func TestNodesRBACIsNarrow(t *testing.T) {
 				continue
 			}
 			// Not RBAC: yurthub v1.7.0's autonomy proxy writes the Node
-			// status from its cached Node first; when the node lifecycle
-			// controller changed the taints meanwhile (after a scenario
-			// kept the node from reporting), the NodeRestriction admission
-			// refuses it and yurthub retries from the cloud (seen once, CI
-			// of 966a433, on edge2).
+			// status from a Node it read from its cache or the API
+			// server's watch cache; when the taints changed meanwhile
+			// (the node lifecycle controller after a scenario kept the
+			// node from reporting, CI of 966a433 on edge2; or a join's
+			// new Node, seen in yurthub's log of a join on 2026-12-07),
+			// the NodeRestriction admission refuses it and yurthub
+			// retries from the cloud.
 			if strings.Contains(l, "autonomy.go") && strings.Contains(l, "is not allowed to modify taints") {
 				t.Logf("%s: yurthub's autonomy proxy refused by NodeRestriction (stale cached taints, not RBAC): %s", n.Name, l)
 				continue
